@@ -1,0 +1,55 @@
+# Patron: `make run` starts a local Patron; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+# Official clients, each in an environment of its own (their packages clash).
+CIO_VENV := .venv-compat-customerio
+CIO_STAMP := $(CIO_VENV)/.installed
+NODE_DIR := tests/compat/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+
+export PATRON_COMPAT_CUSTOMERIO_PYTHON := $(CURDIR)/$(CIO_VENV)/bin/python
+export PATRON_COMPAT_NODE_DIR := $(CURDIR)/$(NODE_DIR)
+
+.PHONY: run test test-slow lint typecheck unit bench compat-envs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(CIO_STAMP):
+	$(PYTHON) -m venv $(CIO_VENV)
+	$(CIO_VENV)/bin/pip install -q 'customerio==3.2.0'
+	touch $@
+
+$(NODE_STAMP): $(NODE_DIR)/package.json
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+compat-envs: $(CIO_STAMP) $(NODE_STAMP)
+
+run: $(STAMP)
+	$(BIN)/patron serve --credentials-file .patron/credentials.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) compat-envs lint typecheck
+	$(BIN)/pytest -m "not slow"
+
+test-slow: $(STAMP) compat-envs
+	$(BIN)/pytest -m slow
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk unavailable; using the asyncio load generator")
+	$(BIN)/python benchmarks/identify.py
+
+clean:
+	rm -rf $(VENV) $(CIO_VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

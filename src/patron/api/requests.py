@@ -1,0 +1,78 @@
+"""Reading requests safely: raw-path routing, percent-decoding, bounded JSON bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import orjson
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from patron.domain.errors import InvalidInput
+
+
+class RawPathRouting:
+    """Route on the raw (still percent-encoded) path.
+
+    Servers decode ``%2F`` to ``/`` before routing, which would split the identifier
+    ``u 1/x`` (sent as ``u%201%2Fx``) into two path segments. Routing on the raw path keeps
+    each segment whole; handlers decode segments one by one with :func:`path_param`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path")
+            if raw:
+                scope = dict(scope)
+                scope["path"] = raw.decode("latin-1").split("?", 1)[0]
+        await self.app(scope, receive, send)
+
+
+def path_param(request: Request, name: str) -> str:
+    """A path segment, percent-decoded on its own; invalid UTF-8 is a 400."""
+    raw: str = request.path_params[name]
+    try:
+        # The raw path was decoded as latin-1, byte for byte; undo that, then percent-decode.
+        return unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise InvalidInput(f"{name} is not valid UTF-8 after percent-decoding", field=name) from exc
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise InvalidInput(f"request body is larger than the {limit} byte limit", field="body")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidInput(f"request body is larger than the {limit} byte limit", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
+    """The body as JSON; an empty body gives ``empty`` (or a 400 when that is None)."""
+    body = await read_body(request, limit)
+    if not body.strip():
+        if empty is None:
+            raise InvalidInput("request body is empty; a JSON object is required", field="body")
+        return empty
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc.msg}", field="body") from exc
+
+
+async def read_object(request: Request, limit: int, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The body as a JSON object (``{}`` for an empty body when ``allow_empty``)."""
+    value = await read_json(request, limit, empty={} if allow_empty else None)
+    if not isinstance(value, dict):
+        raise InvalidInput("request body must be a JSON object", field="body")
+    return value

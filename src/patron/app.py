@@ -1,0 +1,74 @@
+"""The Starlette application: routes, middleware, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from patron.api import app_customers, track_v1
+from patron.api.auth import CredentialCache
+from patron.api.endpoints import Runtime
+from patron.api.requests import RawPathRouting
+from patron.api.responses import JSONResponse, error_meta, errors_v1
+from patron.settings import Settings
+from patron.store.database import Database
+
+log = logging.getLogger("patron")
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: 200 once the server accepts requests (no auth)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = "Not found" if exc.status_code == 404 else exc.detail
+    if request.url.path.startswith("/api/"):
+        return errors_v1([message], exc.status_code)
+    return error_meta(message, exc.status_code)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_meta("Internal server error", 500)
+
+
+def create_app(settings: Settings, db: Database | None = None) -> Starlette:
+    """Assemble Patron's app. Without ``db`` it opens (and later closes) its own."""
+    own_db = db is None
+    database = db or Database(
+        settings.database_url,
+        writer_threads=settings.writer_threads,
+        read_pool_size=settings.read_pool_size,
+        write_batch_size=settings.write_batch_size,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_db:
+                database.close()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            *track_v1.routes,
+            *app_customers.routes,
+        ],
+        middleware=[Middleware(RawPathRouting)],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.runtime = Runtime(settings=settings, db=database, auth=CredentialCache(database))
+    return app

@@ -1,0 +1,233 @@
+"""The ``patron`` command line. Every flag is also a ``PATRON_…`` environment variable."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from patron import __version__
+from patron.settings import DEFAULT_DATABASE_URL, Settings
+from patron.store import workspaces
+from patron.store.database import Database
+from patron.store.migrate import prepare
+
+database_option = click.option(
+    "--database",
+    "database_url",
+    envvar="PATRON_DATABASE_URL",
+    show_envvar=True,
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="Database URL: sqlite:///file.db or postgresql://user@host/db.",
+)
+
+
+def _open(url: str) -> Database:
+    prepare(url)
+    return Database(url, read_pool_size=1)
+
+
+@click.group(context_settings={"auto_envvar_prefix": "PATRON", "show_default": True})
+@click.version_option(__version__, prog_name="patron")
+def main() -> None:
+    """Patron: a self-hosted customer-data engine that speaks Customer.io's wire protocol."""
+
+
+@main.command()
+@database_option
+def migrate(database_url: str) -> None:
+    """Create or upgrade the database schema."""
+    prepare(database_url)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option(
+    "--host",
+    envvar="PATRON_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    help="Interface to listen on.",
+)
+@click.option(
+    "--port", envvar="PATRON_PORT", show_envvar=True, default=8080, type=int, help="TCP port."
+)
+@database_option
+@click.option(
+    "--credentials-file",
+    envvar="PATRON_CREDENTIALS_FILE",
+    show_envvar=True,
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the default workspace's keys in this file (mode 0600) to print them on every start.",
+)
+@click.option(
+    "--log-level",
+    envvar="PATRON_LOG_LEVEL",
+    show_envvar=True,
+    default="info",
+    help="debug, info, warning or error.",
+)
+def serve(
+    host: str, port: int, database_url: str, credentials_file: Path | None, log_level: str
+) -> None:
+    """Migrate the database if needed and serve every API on one port."""
+    import uvicorn
+
+    from patron.app import create_app
+
+    settings = Settings.from_env(
+        host=host, port=port, database_url=database_url, log_level=log_level
+    )
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    prepare(settings.database_url)
+    db = Database(
+        settings.database_url,
+        writer_threads=settings.writer_threads,
+        read_pool_size=settings.read_pool_size,
+        write_batch_size=settings.write_batch_size,
+    )
+    creds = _default_credentials(db, credentials_file)
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    _print_banner(base, creds, db)
+    app = create_app(settings, db)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    finally:
+        db.close()
+
+
+def _default_credentials(db: Database, path: Path | None) -> workspaces.Credentials | None:
+    """Create the ``default`` workspace on an empty database; reuse keys saved in ``path``."""
+    if db.read_sync(workspaces.count) == 0:
+        creds = db.write_sync(lambda c: workspaces.create(c, "default"))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(msgspec.json.encode(creds))
+            path.chmod(0o600)
+        return creds
+    if path is None or not path.exists():
+        return None
+    try:
+        saved = msgspec.json.decode(path.read_bytes(), type=workspaces.Credentials)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    ok = saved.track_api_key is not None and db.read_sync(
+        lambda c: workspaces.by_track_credentials(c, saved.site_id, saved.track_api_key or "")
+    )
+    return saved if ok else None
+
+
+def _print_banner(base: str, creds: workspaces.Credentials | None, db: Database) -> None:
+    click.echo(f"Patron {__version__} on {base}  (database: {db.url.split('@')[-1]})")
+    click.echo(f"  Track API     {base}/api/v1   (v2: {base}/api/v2)")
+    click.echo(f"  App API       {base}/v1")
+    click.echo(f"  Pipelines     {base}/v1")
+    click.echo(f"  Health        {base}/healthz")
+    if creds is None:
+        click.echo(
+            "\nKeys are shown once, when a workspace is created. List workspaces with "
+            "`patron workspace list`; get new keys with `patron workspace rotate-keys NAME`."
+        )
+        return
+    click.echo(f"\nWorkspace '{creds.name}' (id {creds.workspace_id})")
+    click.echo(f"  site id              {creds.site_id}")
+    click.echo(f"  Track API key        {creds.track_api_key}")
+    click.echo(f"  App API key          {creds.app_api_key}")
+    click.echo(f"  Pipelines write key  {creds.pipelines_write_key}")
+    click.echo(
+        f"""
+Python (pip install customerio):
+    from customerio import CustomerIO, APIClient
+    cio = CustomerIO("{creds.site_id}", "{creds.track_api_key}")
+    cio.base_url = "{base}/api/v1"
+    api = APIClient("{creds.app_api_key}", url="{base}")
+
+Node (npm install customerio-node):
+    const {{ TrackClient, APIClient }} = require("customerio-node");
+    const cio = new TrackClient("{creds.site_id}", "{creds.track_api_key}",
+                                {{ url: "{base}/api/v1" }});
+    const api = new APIClient("{creds.app_api_key}", {{ url: "{base}/v1" }});
+
+Pipelines (pip install customerio-cdp-analytics):
+    from customerio import analytics
+    analytics.write_key = "{creds.pipelines_write_key}"
+    analytics.host = "{base}"
+"""
+    )
+
+
+@main.group()
+def workspace() -> None:
+    """Create, list and re-key workspaces."""
+
+
+def _emit(creds: workspaces.Credentials, as_json: bool) -> None:
+    data: dict[str, Any] = msgspec.to_builtins(creds)
+    data = {k: v for k, v in data.items() if v is not None}
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        click.echo(f"{key:20} {value}")
+
+
+@workspace.command("create")
+@click.argument("name")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def workspace_create(name: str, database_url: str, as_json: bool) -> None:
+    """Create a workspace and print its credentials (shown only this once)."""
+    db = _open(database_url)
+    try:
+        creds = db.write_sync(lambda c: workspaces.create(c, name))
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    _emit(creds, as_json)
+
+
+@workspace.command("list")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def workspace_list(database_url: str, as_json: bool) -> None:
+    """List workspaces (no secrets)."""
+    db = _open(database_url)
+    try:
+        rows = db.read_sync(workspaces.list_all)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(rows)))
+        return
+    for w in rows:
+        click.echo(f"{w.id:>4}  {w.name:30} site_id={w.site_id}")
+
+
+@workspace.command("rotate-keys")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(workspaces.KEY_KINDS),
+    default=None,
+    help="Rotate only this key (default: all three).",
+)
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def workspace_rotate(name: str, kind: str | None, database_url: str, as_json: bool) -> None:
+    """Replace a workspace's keys and print the new ones."""
+    kinds = workspaces.KEY_KINDS if kind is None else (kind,)
+    db = _open(database_url)
+    try:
+        creds = db.write_sync(lambda c: workspaces.rotate(c, name, kinds))  # type: ignore[arg-type]
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    _emit(creds, as_json)

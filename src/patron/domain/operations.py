@@ -1,0 +1,127 @@
+"""The internal operation vocabulary (Track v2's), which every ingress translates into.
+
+Operations are plain, already-validated data. The store applies them in order inside one
+transaction; rules that need stored state (identity resolution, attribute ordering) run there,
+through the pure functions in :mod:`patron.domain.identity` and :mod:`patron.domain.attributes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from patron.domain.identifiers import Identifier
+
+
+class Identify(msgspec.Struct, frozen=True, tag="identify"):
+    """Create or update a person.
+
+    ``attributes`` maps names to new values; ``None`` removes the attribute.
+    ``assign`` holds identifiers named in the body (``id``/``email``) to give the person.
+    """
+
+    who: Identifier
+    attributes: dict[str, Any]
+    assign: dict[str, str] = {}
+    timestamp: int | None = None
+    update_only: bool = False
+    anonymous_id: str | None = None
+
+
+class DeletePerson(msgspec.Struct, frozen=True, tag="delete"):
+    """Remove a person and everything that belongs to them."""
+
+    who: Identifier
+
+
+class TrackEvent(msgspec.Struct, frozen=True, tag="event"):
+    """An event, page view or screen view, for a person or for an anonymous id.
+
+    With neither ``who`` nor ``anonymous_id`` it is an unattached event (an invite event when
+    its data carries ``recipient``).
+    """
+
+    name: str
+    kind: str = "event"
+    who: Identifier | None = None
+    anonymous_id: str | None = None
+    data: dict[str, Any] = {}
+    timestamp: int | None = None
+    event_id: str | None = None
+
+
+class AddDevice(msgspec.Struct, frozen=True, tag="add_device"):
+    """Register (or move) a device token to a person."""
+
+    who: Identifier
+    token: str
+    platform: str
+    last_used: int | None = None
+    attributes: dict[str, Any] = {}
+
+
+class DeleteDevice(msgspec.Struct, frozen=True, tag="delete_device"):
+    """Remove a device token from a person."""
+
+    who: Identifier
+    token: str
+
+
+class Merge(msgspec.Struct, frozen=True, tag="merge"):
+    """Fold ``secondary`` into ``primary``; the secondary is deleted."""
+
+    primary: Identifier
+    secondary: Identifier
+
+
+class Suppress(msgspec.Struct, frozen=True, tag="suppress"):
+    """Delete a person and block their identifiers from coming back."""
+
+    who: Identifier
+
+
+class Unsuppress(msgspec.Struct, frozen=True, tag="unsuppress"):
+    """Lift the block on a suppressed person's identifiers."""
+
+    who: Identifier
+
+
+class SubmitForm(msgspec.Struct, frozen=True, tag="submit_form"):
+    """Record a form submission (the form connection) and identify its submitter, if named."""
+
+    form_id: str
+    fields: dict[str, str]
+    who: Identifier | None = None
+
+
+class DeliveryMetric(msgspec.Struct, frozen=True, tag="delivery_metric"):
+    """A metric reported for a message delivery (opened, clicked, …)."""
+
+    delivery_id: str
+    metric: str
+    source: str
+    timestamp: int | None = None
+    data: dict[str, Any] = {}
+
+
+class Unsubscribe(msgspec.Struct, frozen=True, tag="unsubscribe"):
+    """Unsubscribe (or resubscribe) the person a delivery was sent to."""
+
+    delivery_id: str
+    unsubscribe: bool
+
+
+Operation = (
+    Identify
+    | DeletePerson
+    | TrackEvent
+    | AddDevice
+    | DeleteDevice
+    | Merge
+    | Suppress
+    | Unsuppress
+    | SubmitForm
+    | DeliveryMetric
+    | Unsubscribe
+)

@@ -1,0 +1,66 @@
+"""Every Patron setting, declared once: name, default, environment variable and help."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///patron.db"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Each field is settable as ``PATRON_<NAME>`` in the environment."""
+
+    database_url: str = _setting(
+        DEFAULT_DATABASE_URL,
+        "SQLAlchemy URL of the database: sqlite:///file.db or postgresql://user@host/db.",
+    )
+    host: str = _setting("127.0.0.1", "Interface the HTTP server listens on.")
+    port: int = _setting(8080, "TCP port the HTTP server listens on.")
+    public_url: str = _setting(
+        "", "Base URL reported by /api/v1/accounts/region (default: the URL the request used)."
+    )
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    write_batch_size: int = _setting(256, "Most requests applied in one group-commit transaction.")
+    writer_threads: int = _setting(
+        0, "Writer threads; 0 means 1 on SQLite and 4 on PostgreSQL (SQLite allows one writer)."
+    )
+    read_pool_size: int = _setting(4, "Threads (and connections) serving reads.")
+    max_body_bytes: int = _setting(
+        1_048_576, "Largest request body accepted, in bytes; larger bodies get 400."
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``PATRON_*`` variables, then apply explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_var(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = int(raw) if f.type in ("int", int) else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets the named setting."""
+    return f"PATRON_{name.upper()}"
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting, for docs and --help."""
+    rows = []
+    for f in fields(Settings):
+        rows.append((env_var(f.name), repr(f.default), str(f.metadata["help"])))
+    return rows

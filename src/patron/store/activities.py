@@ -1,0 +1,148 @@
+"""SQL for the activity log (events, views, system activities) and the change log."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from patron.domain.errors import InvalidInput
+from patron.store.schema import activities, changes, people
+
+ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
+
+
+def _insert(conn: Connection) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(activities)
+
+
+def record(
+    conn: Connection,
+    ws: int,
+    *,
+    type: str,
+    timestamp: int,
+    now: int,
+    person_pk: int | None = None,
+    name: str | None = None,
+    data: dict[str, Any] | None = None,
+    anonymous_id: str | None = None,
+    event_id: str | None = None,
+) -> bool:
+    """Append an activity; with ``event_id`` a repeat within the workspace is ignored.
+
+    Returns False when the activity was a duplicate.
+    """
+    values = dict(
+        workspace_id=ws,
+        person_pk=person_pk,
+        anonymous_id=anonymous_id,
+        type=type,
+        name=name,
+        event_id=event_id,
+        timestamp=timestamp,
+        data=data or {},
+        created_at=now,
+    )
+    if event_id is None:
+        conn.execute(activities.insert().values(**values))
+        return True
+    result = conn.execute(
+        _insert(conn)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
+    )
+    return bool(result.rowcount)
+
+
+def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: int) -> int:
+    """Give a person the anonymous events with this id from the last 30 days; returns count."""
+    result = conn.execute(
+        activities.update()
+        .where(
+            activities.c.workspace_id == ws,
+            activities.c.anonymous_id == anonymous_id,
+            activities.c.person_pk.is_(None),
+            activities.c.timestamp >= now - ANONYMOUS_MERGE_WINDOW,
+        )
+        .values(person_pk=pk)
+    )
+    return int(result.rowcount)
+
+
+def log_change(conn: Connection, ws: int, person_pk: int | None, kind: str, now: int) -> None:
+    """Append to the change log that workers consume."""
+    conn.execute(
+        changes.insert().values(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now)
+    )
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def encode_cursor(timestamp: int, seq: int) -> str:
+    """An opaque paging token for the position after (timestamp, seq)."""
+    return base64.urlsafe_b64encode(f"{timestamp}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[int, int]:
+    """The (timestamp, seq) a paging token stands for."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        ts, seq = base64.urlsafe_b64decode(padded).decode().split(":")
+        return int(ts), int(seq)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            f"start '{token[:40]}' is not a valid paging token", field="start"
+        ) from exc
+
+
+def page(
+    conn: Connection,
+    ws: int,
+    *,
+    person_pk: int | None = None,
+    type: str | None = None,
+    name: str | None = None,
+    start: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Any], str]:
+    """Activity rows newest first, and the token of the next page ("" on the last page)."""
+    query = (
+        sa.select(
+            activities,
+            people.c.external_id.label("person_id"),
+            people.c.email.label("person_email"),
+            people.c.cio_id.label("person_cio_id"),
+        )
+        .select_from(activities.outerjoin(people, people.c.pk == activities.c.person_pk))
+        .where(activities.c.workspace_id == ws)
+    )
+    if person_pk is not None:
+        query = query.where(activities.c.person_pk == person_pk)
+    if type:
+        query = query.where(activities.c.type == type)
+    if name:
+        query = query.where(activities.c.name == name)
+    if start:
+        ts, seq = decode_cursor(start)
+        query = query.where(
+            sa.or_(
+                activities.c.timestamp < ts,
+                sa.and_(activities.c.timestamp == ts, activities.c.seq < seq),
+            )
+        )
+    rows = list(
+        conn.execute(
+            query.order_by(activities.c.timestamp.desc(), activities.c.seq.desc()).limit(limit + 1)
+        )
+    )
+    next_token = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_token = encode_cursor(rows[-1].timestamp, rows[-1].seq)
+    return rows, next_token

@@ -1,0 +1,365 @@
+"""The one write path: apply internal operations inside the caller's transaction.
+
+Every ingress (Track v1, and later Track v2, Pipelines, imports, sync) builds operations and
+calls :func:`apply`. Rules come from :mod:`patron.domain`; this module only fetches the state
+those rules need and writes their outcome, with an activity and a change-log row for each
+change to a person.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from patron.domain import clock, ids
+from patron.domain.attributes import apply_changes, fill_gaps
+from patron.domain.errors import InvalidInput
+from patron.domain.identifiers import Identifier
+from patron.domain.identity import PersonIds, resolve_identify
+from patron.domain.operations import (
+    AddDevice,
+    DeleteDevice,
+    DeletePerson,
+    DeliveryMetric,
+    Identify,
+    Merge,
+    Operation,
+    SubmitForm,
+    Suppress,
+    TrackEvent,
+    Unsubscribe,
+    Unsuppress,
+)
+from patron.domain.values import to_wire
+from patron.store import activities, people
+from patron.store.schema import deliveries, delivery_metrics, forms
+
+FORM_RESERVED_FIELDS = frozenset(
+    {"form_id", "form_name", "form_type", "form_url", "form_url_param"}
+)
+
+
+def apply(conn: Connection, ws: int, ops: Sequence[Operation], now: int | None = None) -> None:
+    """Apply ``ops`` in order for workspace ``ws`` inside the caller's transaction."""
+    writer = _Writer(conn, ws, clock.now() if now is None else now)
+    for op in ops:
+        writer.apply(op)
+
+
+def _attribute_diff(diff: dict[str, list[Any]]) -> dict[str, Any]:
+    return {name: {"from": to_wire(old), "to": to_wire(new)} for name, (old, new) in diff.items()}
+
+
+class _Writer:
+    def __init__(self, conn: Connection, ws: int, now: int) -> None:
+        self.conn = conn
+        self.ws = ws
+        self.now = now
+
+    def apply(self, op: Operation) -> None:
+        getattr(self, "_" + str(type(op).__struct_config__.tag))(op)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _activity(self, type: str, person_pk: int | None, **kw: Any) -> bool:
+        kw.setdefault("timestamp", self.now)
+        return activities.record(
+            self.conn, self.ws, type=type, person_pk=person_pk, now=self.now, **kw
+        )
+
+    def _changed(self, person_pk: int | None, kind: str) -> None:
+        activities.log_change(self.conn, self.ws, person_pk, kind, self.now)
+
+    def _blocked(self, *idents: Identifier) -> bool:
+        return people.suppressed(self.conn, self.ws, idents)
+
+    def _create(self, identifiers: dict[str, str], attributes: dict[str, Any], at: int) -> int:
+        attrs, stamps, diff = apply_changes({}, {}, attributes, at)
+        for kind in identifiers:
+            stamps[kind] = at
+        pk = people.insert(
+            self.conn,
+            self.ws,
+            cio_id=ids.new_cio_id(),
+            identifiers=identifiers,
+            attributes=attrs,
+            attribute_ts=stamps,
+            now=self.now,
+        )
+        self._activity(
+            "profile_create", pk, data={**_attribute_diff(diff), "identifiers": identifiers}
+        )
+        self._changed(pk, "create")
+        return pk
+
+    def _find_or_create(self, who: Identifier) -> int | None:
+        """The person ``who`` names, created when unknown (None for an unknown cio_id)."""
+        person = people.find(self.conn, self.ws, who)
+        if person is not None:
+            return person.pk
+        if who.kind == "cio_id":
+            return None
+        return self._create({who.kind: who.value}, {}, self.now)
+
+    # -- person operations -------------------------------------------------------------------
+
+    def _identify(self, op: Identify) -> None:
+        named = [op.who, *(Identifier(k, v) for k, v in op.assign.items())]  # type: ignore[arg-type]
+        if self._blocked(*named):
+            return
+        holders: dict[str, PersonIds | None] = {}
+        path = people.find(self.conn, self.ws, op.who)
+        holders["path"] = None if path is None else path.ids()
+        for ident in named[1:]:
+            if ident.kind == op.who.kind and ident.key == op.who.key:
+                holders[ident.kind] = holders["path"]
+            else:
+                found = people.find(self.conn, self.ws, ident)
+                holders[ident.kind] = None if found is None else found.ids()
+        decision = resolve_identify(op.who, op.assign, holders, update_only=op.update_only)
+        at = self.now if op.timestamp is None else op.timestamp
+        if decision.action == "fail":
+            self._activity(
+                "failed_attribute_change",
+                None if decision.person is None else decision.person.pk,
+                data={"reason": decision.reason, "identifier": {op.who.kind: op.who.value}},
+            )
+            return
+        if decision.action == "create":
+            pk = self._create(decision.assign, op.attributes, at)
+        else:
+            assert decision.person is not None
+            pk = decision.person.pk
+            person = path if path is not None and path.pk == pk else people.get(self.conn, pk)
+            attrs, stamps, diff = apply_changes(
+                person.attributes, person.attribute_ts, op.attributes, at
+            )
+            for kind in decision.assign:
+                stamps[kind] = at
+            if diff or decision.assign:
+                people.save(
+                    self.conn,
+                    pk,
+                    now=self.now,
+                    identifiers=dict(decision.assign),
+                    attributes=attrs,
+                    attribute_ts=stamps,
+                )
+                changes = _attribute_diff(diff)
+                for kind, value in decision.assign.items():
+                    changes[kind] = {"from": to_wire(getattr(person, kind)), "to": value}
+                self._activity("attribute_change", pk, data=changes)
+                self._changed(pk, "identify")
+            elif stamps != person.attribute_ts:
+                people.save(self.conn, pk, now=self.now, attribute_ts=stamps)
+        if op.anonymous_id is not None:
+            self._link_anonymous(op.anonymous_id, pk)
+
+    def _link_anonymous(self, anonymous_id: str, pk: int) -> None:
+        owner = people.anonymous_owner(self.conn, self.ws, anonymous_id)
+        if owner == pk:
+            return
+        if owner is not None:
+            self._activity(
+                "failed_attribute_change",
+                pk,
+                data={"reason": f"anonymous_id {anonymous_id} belongs to another person"},
+            )
+            return
+        people.link_anonymous(self.conn, self.ws, anonymous_id, pk, self.now)
+        merged = activities.claim_anonymous(self.conn, self.ws, anonymous_id, pk, self.now)
+        self._activity("anon_merge", pk, data={"anonymous_id": anonymous_id, "events": merged})
+        self._changed(pk, "anonymous_merge")
+
+    def _delete(self, op: DeletePerson) -> None:
+        person = people.find(self.conn, self.ws, op.who)
+        if person is None:
+            return
+        people.delete(self.conn, person.pk)
+        self._activity(
+            "profile_delete",
+            None,
+            data={"identifiers": {"id": person.id, "email": person.email, "cio_id": person.cio_id}},
+        )
+        self._changed(person.pk, "delete")
+
+    def _event(self, op: TrackEvent) -> None:
+        person_pk: int | None = None
+        anonymous_id = op.anonymous_id
+        if op.who is not None:
+            if self._blocked(op.who):
+                return
+            person_pk = self._find_or_create(op.who)
+            if person_pk is None:
+                self._activity(
+                    "failed_event",
+                    None,
+                    name=op.name,
+                    data={"reason": f"no person has cio_id {op.who.value}"},
+                )
+                return
+        elif anonymous_id is not None:
+            person_pk = people.anonymous_owner(self.conn, self.ws, anonymous_id)
+        recorded = self._activity(
+            op.kind,
+            person_pk,
+            name=op.name,
+            data=op.data,
+            timestamp=self.now if op.timestamp is None else op.timestamp,
+            anonymous_id=anonymous_id,
+            event_id=op.event_id,
+        )
+        if recorded and person_pk is not None:
+            self._changed(person_pk, op.kind)
+
+    def _add_device(self, op: AddDevice) -> None:
+        if self._blocked(op.who):
+            return
+        pk = self._find_or_create(op.who)
+        if pk is None:
+            return
+        people.put_device(
+            self.conn,
+            self.ws,
+            pk,
+            token=op.token,
+            platform=op.platform,
+            last_used=op.last_used,
+            attributes=op.attributes,
+            now=self.now,
+        )
+        self._activity(
+            "device_change", pk, data={"action": "add", "id": op.token, "platform": op.platform}
+        )
+        self._changed(pk, "device")
+
+    def _delete_device(self, op: DeleteDevice) -> None:
+        person = people.find(self.conn, self.ws, op.who)
+        if person is None or not people.delete_device(self.conn, self.ws, person.pk, op.token):
+            return
+        self._activity("device_change", person.pk, data={"action": "delete", "id": op.token})
+        self._changed(person.pk, "device")
+
+    def _merge(self, op: Merge) -> None:
+        if self._blocked(op.primary, op.secondary):
+            return
+        secondary = people.find(self.conn, self.ws, op.secondary)
+        if secondary is None:
+            return
+        primary_pk = self._find_or_create(op.primary)
+        if primary_pk is None or primary_pk == secondary.pk:
+            return
+        primary = people.get(self.conn, primary_pk)
+        attrs, stamps = fill_gaps(
+            primary.attributes, primary.attribute_ts, secondary.attributes, secondary.attribute_ts
+        )
+        inherited: dict[str, str | None] = {}
+        for kind in ("id", "email"):
+            theirs = getattr(secondary, kind)
+            if getattr(primary, kind) is None and theirs is not None:
+                inherited[kind] = theirs
+                stamps[kind] = secondary.attribute_ts.get(kind, self.now)
+        people.move_belongings(self.conn, secondary.pk, primary.pk)
+        people.delete(self.conn, secondary.pk)
+        people.save(
+            self.conn,
+            primary.pk,
+            now=self.now,
+            identifiers=inherited,
+            attributes=attrs,
+            attribute_ts=stamps,
+        )
+        merged = {"id": secondary.id, "email": secondary.email, "cio_id": secondary.cio_id}
+        self._activity("profile_merge", primary.pk, data={"merged": merged})
+        self._changed(primary.pk, "merge")
+        self._changed(secondary.pk, "delete")
+
+    def _suppress(self, op: Suppress) -> None:
+        person = people.find(self.conn, self.ws, op.who)
+        blocked = [op.who]
+        if person is not None:
+            blocked += [Identifier("cio_id", person.cio_id)]
+            if person.id is not None:
+                blocked.append(Identifier("id", person.id))
+            if person.email is not None:
+                blocked.append(Identifier("email", person.email))
+        people.suppress(self.conn, self.ws, blocked, secrets.token_hex(8), self.now)
+        if person is not None:
+            people.delete(self.conn, person.pk)
+            self._changed(person.pk, "suppress")
+
+    def _unsuppress(self, op: Unsuppress) -> None:
+        people.unsuppress(self.conn, self.ws, op.who)
+
+    # -- forms and deliveries ------------------------------------------------------------------
+
+    def _submit_form(self, op: SubmitForm) -> None:
+        table = forms
+        row = self.conn.execute(
+            sa.select(table.c.fields, table.c.submissions).where(
+                table.c.workspace_id == self.ws, table.c.form_id == op.form_id
+            )
+        ).first()
+        fields = sorted(set(op.fields) | set(row.fields if row else ()))
+        if row is None:
+            self.conn.execute(
+                table.insert().values(
+                    workspace_id=self.ws,
+                    form_id=op.form_id,
+                    fields=fields,
+                    submissions=1,
+                    created_at=self.now,
+                    last_submitted_at=self.now,
+                )
+            )
+        else:
+            self.conn.execute(
+                table.update()
+                .where(table.c.workspace_id == self.ws, table.c.form_id == op.form_id)
+                .values(fields=fields, submissions=row.submissions + 1, last_submitted_at=self.now)
+            )
+        if op.who is None:
+            return
+        attributes = {
+            k: v
+            for k, v in op.fields.items()
+            if k not in FORM_RESERVED_FIELDS and k not in ("id", "email")
+        }
+        assign = {k: op.fields[k] for k in ("id", "email") if op.fields.get(k)}
+        assign.pop(op.who.kind, None)
+        self._identify(Identify(who=op.who, attributes=attributes, assign=assign))
+
+    def _delivery_metric(self, op: DeliveryMetric) -> None:
+        self.conn.execute(
+            delivery_metrics.insert().values(
+                workspace_id=self.ws,
+                delivery_id=op.delivery_id,
+                metric=op.metric,
+                source=op.source,
+                timestamp=self.now if op.timestamp is None else op.timestamp,
+                data=op.data,
+            )
+        )
+
+    def _unsubscribe(self, op: Unsubscribe) -> None:
+        delivery = self.conn.execute(
+            sa.select(deliveries.c.person_pk).where(
+                deliveries.c.workspace_id == self.ws, deliveries.c.delivery_id == op.delivery_id
+            )
+        ).first()
+        if delivery is None:
+            raise InvalidInput(f"delivery_id {op.delivery_id} does not exist", field="delivery_id")
+        metric = "unsubscribed" if op.unsubscribe else "resubscribed"
+        self._delivery_metric(DeliveryMetric(op.delivery_id, metric, "unsubscribe"))
+        if delivery.person_pk is not None:
+            person = people.get(self.conn, delivery.person_pk)
+            self._identify(
+                Identify(
+                    who=Identifier("cio_id", person.cio_id),
+                    attributes={"unsubscribed": op.unsubscribe},
+                )
+            )

@@ -1,0 +1,300 @@
+"""Engines, the group-commit writer, and the read pool.
+
+Writes: callers hand a function ``fn(conn) -> T`` to :meth:`Database.write`; writer threads
+take every pending function (up to a bound), run each inside its own savepoint of one
+transaction, commit once, then resolve the callers' futures. A caller's future resolves only
+after the commit, so an acknowledged write is durable. SQLite has exactly one writer thread
+(one writer per file); PostgreSQL has several, and identity races between them (or between
+processes) are settled by unique constraints: a function that hits one is retried, and on the
+retry it sees the winner's row.
+
+Reads: ``fn(conn)`` runs on a small thread pool, each call in its own short transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from patron.domain.errors import InvalidInput, NotFound
+
+T = TypeVar("T")
+log = logging.getLogger("patron.store")
+
+_RETRIES = 5
+# Errors the client caused: roll back that one function and report them, never retry.
+_CLIENT_ERRORS = (InvalidInput, NotFound)
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` URLs and use the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    """True for SQLite URLs."""
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 5, for_writes: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and explicit transactions."""
+    url = normalize_url(url)
+    if not is_sqlite(url):
+        return sa.create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=sa.pool.QueuePool,
+        pool_size=pool_size,
+        max_overflow=0,
+    )
+    begin = "BEGIN IMMEDIATE" if for_writes else "BEGIN"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions start, so that
+        # SAVEPOINTs work (SQLAlchemy docs, "Serializable isolation / Savepoints").
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+@dataclass
+class _Job:
+    fn: Callable[[Connection], Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: Any  # asyncio.Future or concurrent.futures.Future-like with set_result
+
+
+class _SyncFuture:
+    """Lets synchronous callers (CLI, tests) wait on the writer like async ones."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def set_result(self, value: Any) -> None:
+        self._result = value
+        self._done.set()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+_STOP = object()
+
+
+class Database:
+    """The store's access to one database: group-commit writes and pooled reads."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        writer_threads: int = 0,
+        read_pool_size: int = 4,
+        write_batch_size: int = 256,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.sqlite = is_sqlite(self.url)
+        threads = writer_threads or (1 if self.sqlite else 4)
+        if self.sqlite:
+            threads = 1
+        self.write_engine = create_engine(self.url, pool_size=threads, for_writes=True)
+        self.read_engine = (
+            create_engine(self.url, pool_size=read_pool_size) if self.sqlite else self.write_engine
+        )
+        self._batch = max(1, write_batch_size)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._readers = ThreadPoolExecutor(read_pool_size, thread_name_prefix="patron-read")
+        self._writers = [
+            threading.Thread(target=self._writer_loop, name=f"patron-write-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for t in self._writers:
+            t.start()
+        self._closed = False
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in the next group-commit transaction; return after the commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, loop, future))
+        return await future
+
+    def write_sync(self, fn: Callable[[Connection], T]) -> T:
+        """Blocking form of :meth:`write`, for the CLI and tests."""
+        future = _SyncFuture()
+        self._queue.put(_Job(fn, None, future))
+        result: T = future.wait()
+        return result
+
+    def _writer_loop(self) -> None:
+        conn = self.write_engine.connect()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                jobs = [first]
+                while len(jobs) < self._batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        self._queue.put(_STOP)
+                        break
+                    jobs.append(nxt)
+                conn = self._run_group(conn, jobs)
+        finally:
+            conn.close()
+
+    def _run_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with conn.begin():
+                for job in jobs:
+                    outcomes.append(self._run_in_savepoint(conn, job))
+        except Exception as exc:
+            # The commit itself failed (deadlock, serialization, I/O): nothing in this group
+            # is durable. Retry each job alone so one bad neighbour cannot sink the others.
+            log.warning("group commit of %d jobs failed (%s); retrying one by one", len(jobs), exc)
+            conn = self._fresh(conn)
+            for job in jobs:
+                conn = self._run_alone(conn, job)
+            return conn
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            _resolve(job, ok, value)
+        return conn
+
+    def _run_in_savepoint(self, conn: Connection, job: _Job) -> tuple[bool, Any]:
+        for attempt in range(_RETRIES):
+            savepoint = conn.begin_nested()
+            try:
+                value = job.fn(conn)
+            except sa.exc.IntegrityError as exc:
+                savepoint.rollback()
+                if attempt == _RETRIES - 1:
+                    return False, exc
+                continue
+            except _CLIENT_ERRORS as exc:
+                savepoint.rollback()
+                return False, exc
+            except sa.exc.DBAPIError:
+                raise
+            except Exception as exc:
+                log.exception("write failed")
+                savepoint.rollback()
+                return False, exc
+            savepoint.commit()
+            return True, value
+        raise AssertionError("unreachable")
+
+    def _run_alone(self, conn: Connection, job: _Job) -> Connection:
+        error: BaseException | None = None
+        for _ in range(_RETRIES):
+            try:
+                with conn.begin():
+                    ok, value = self._run_in_savepoint(conn, job)
+            except Exception as exc:
+                error = exc
+                conn = self._fresh(conn)
+                continue
+            _resolve(job, ok, value)
+            return conn
+        _resolve(job, False, error)
+        return conn
+
+    def _fresh(self, conn: Connection) -> Connection:
+        try:
+            conn.close()
+        except Exception:
+            log.debug("closing a failed connection", exc_info=True)
+        return self.write_engine.connect()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on the read pool in its own transaction."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self.read_sync, fn)
+
+    def read_sync(self, fn: Callable[[Connection], T]) -> T:
+        """Blocking form of :meth:`read`."""
+        with self.read_engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish queued writes, stop the threads and dispose of the engines."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._writers:
+            self._queue.put(_STOP)
+        for t in self._writers:
+            t.join(timeout=30)
+        self._readers.shutdown(wait=True)
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def _resolve(job: _Job, ok: bool, value: Any) -> None:
+    future = job.future
+    if job.loop is None:
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+        return
+
+    def settle() -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    job.loop.call_soon_threadsafe(settle)

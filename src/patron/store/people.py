@@ -1,0 +1,319 @@
+"""SQL for people, their anonymous ids, devices and suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from patron.domain.identifiers import Identifier, email_key
+from patron.domain.identity import PersonIds
+from patron.store.schema import activities, anonymous_ids, devices, people, suppressions
+
+_PERSON_COLUMNS = (
+    people.c.pk,
+    people.c.cio_id,
+    people.c.external_id,
+    people.c.email,
+    people.c.attributes,
+    people.c.attribute_ts,
+    people.c.created_at,
+)
+
+
+class Person(msgspec.Struct):
+    """A stored person with attributes and per-attribute timestamps."""
+
+    pk: int
+    cio_id: str
+    id: str | None
+    email: str | None
+    attributes: dict[str, Any]
+    attribute_ts: dict[str, int]
+    created_at: int
+
+    def ids(self) -> PersonIds:
+        """Just the identifiers, for identity decisions."""
+        return PersonIds(self.pk, self.cio_id, self.id, self.email)
+
+
+def _row_to_person(row: Any) -> Person:
+    return Person(
+        pk=row.pk,
+        cio_id=row.cio_id,
+        id=row.external_id,
+        email=row.email,
+        attributes=dict(row.attributes or {}),
+        attribute_ts=dict(row.attribute_ts or {}),
+        created_at=row.created_at,
+    )
+
+
+def _match(ident: Identifier) -> sa.ColumnElement[bool]:
+    if ident.kind == "id":
+        return people.c.external_id == ident.value
+    if ident.kind == "email":
+        return people.c.email_key == email_key(ident.value)
+    return people.c.cio_id == ident.value
+
+
+def find(conn: Connection, ws: int, ident: Identifier) -> Person | None:
+    """The person holding ``ident`` in workspace ``ws``."""
+    row = conn.execute(
+        sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, _match(ident))
+    ).first()
+    return None if row is None else _row_to_person(row)
+
+
+def find_many(conn: Connection, ws: int, kind: str, values: Iterable[str]) -> list[Person]:
+    """People holding any of ``values`` as identifiers of ``kind``."""
+    keys = [email_key(v) if kind == "email" else v for v in values]
+    column = {"id": people.c.external_id, "email": people.c.email_key, "cio_id": people.c.cio_id}[
+        kind
+    ]
+    rows = conn.execute(
+        sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, column.in_(keys))
+    )
+    return [_row_to_person(r) for r in rows]
+
+
+def get(conn: Connection, pk: int) -> Person:
+    """The person with internal key ``pk`` (which must exist)."""
+    row = conn.execute(sa.select(*_PERSON_COLUMNS).where(people.c.pk == pk)).one()
+    return _row_to_person(row)
+
+
+def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
+    """People whose email matches case-insensitively (zero or one)."""
+    rows = conn.execute(
+        sa.select(*_PERSON_COLUMNS).where(
+            people.c.workspace_id == ws, people.c.email_key == email_key(email)
+        )
+    )
+    return [_row_to_person(r) for r in rows]
+
+
+def insert(
+    conn: Connection,
+    ws: int,
+    *,
+    cio_id: str,
+    identifiers: dict[str, str],
+    attributes: dict[str, Any],
+    attribute_ts: dict[str, int],
+    now: int,
+) -> int:
+    """Create a person; a unique-key clash raises ``IntegrityError`` (the caller retries)."""
+    email = identifiers.get("email")
+    return int(
+        conn.execute(
+            people.insert()
+            .values(
+                workspace_id=ws,
+                cio_id=cio_id,
+                external_id=identifiers.get("id"),
+                email=email,
+                email_key=None if email is None else email_key(email),
+                attributes=attributes,
+                attribute_ts=attribute_ts,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(people.c.pk)
+        ).scalar_one()
+    )
+
+
+def save(
+    conn: Connection,
+    pk: int,
+    *,
+    now: int,
+    identifiers: dict[str, str | None] | None = None,
+    attributes: dict[str, Any] | None = None,
+    attribute_ts: dict[str, int] | None = None,
+) -> None:
+    """Write a person's changed identifiers and/or attributes."""
+    values: dict[str, Any] = {"updated_at": now}
+    for kind, value in (identifiers or {}).items():
+        if kind == "id":
+            values["external_id"] = value
+        elif kind == "email":
+            values["email"] = value
+            values["email_key"] = None if value is None else email_key(value)
+    if attributes is not None:
+        values["attributes"] = attributes
+    if attribute_ts is not None:
+        values["attribute_ts"] = attribute_ts
+    conn.execute(people.update().where(people.c.pk == pk).values(**values))
+
+
+def delete(conn: Connection, pk: int) -> None:
+    """Remove a person and everything that belongs to them."""
+    for table in (activities, devices, anonymous_ids):
+        conn.execute(table.delete().where(table.c.person_pk == pk))
+    conn.execute(people.delete().where(people.c.pk == pk))
+
+
+# -- anonymous ids ------------------------------------------------------------------------
+
+
+def anonymous_owner(conn: Connection, ws: int, anonymous_id: str) -> int | None:
+    """The person an anonymous id is linked to."""
+    return conn.execute(
+        sa.select(anonymous_ids.c.person_pk).where(
+            anonymous_ids.c.workspace_id == ws, anonymous_ids.c.anonymous_id == anonymous_id
+        )
+    ).scalar_one_or_none()
+
+
+def link_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: int) -> None:
+    """Link an anonymous id to a person (the caller checked it is free)."""
+    conn.execute(
+        anonymous_ids.insert().values(
+            workspace_id=ws, anonymous_id=anonymous_id, person_pk=pk, linked_at=now
+        )
+    )
+
+
+def anonymous_ids_of(conn: Connection, pk: int) -> list[str]:
+    """Anonymous ids linked to a person."""
+    return list(
+        conn.execute(
+            sa.select(anonymous_ids.c.anonymous_id).where(anonymous_ids.c.person_pk == pk)
+        ).scalars()
+    )
+
+
+# -- devices -------------------------------------------------------------------------------
+
+
+def devices_of(conn: Connection, pk: int) -> list[dict[str, Any]]:
+    """A person's devices as the App API shows them."""
+    rows = conn.execute(
+        sa.select(devices.c.token, devices.c.platform, devices.c.last_used, devices.c.attributes)
+        .where(devices.c.person_pk == pk)
+        .order_by(devices.c.pk)
+    )
+    out = []
+    for r in rows:
+        device: dict[str, Any] = {"id": r.token, "platform": r.platform, "last_used": r.last_used}
+        if r.attributes:
+            device["attributes"] = r.attributes
+        out.append(device)
+    return out
+
+
+def device_owner(conn: Connection, ws: int, token: str) -> tuple[int, int] | None:
+    """(device pk, person pk) for a token."""
+    row = conn.execute(
+        sa.select(devices.c.pk, devices.c.person_pk).where(
+            devices.c.workspace_id == ws, devices.c.token == token
+        )
+    ).first()
+    return None if row is None else (int(row.pk), int(row.person_pk))
+
+
+def put_device(
+    conn: Connection,
+    ws: int,
+    pk: int,
+    *,
+    token: str,
+    platform: str,
+    last_used: int | None,
+    attributes: dict[str, Any],
+    now: int,
+) -> None:
+    """Create a device, or update it and move it to this person."""
+    existing = device_owner(conn, ws, token)
+    values = dict(
+        person_pk=pk, platform=platform, last_used=last_used, attributes=attributes, updated_at=now
+    )
+    if existing is None:
+        conn.execute(devices.insert().values(workspace_id=ws, token=token, **values))
+    else:
+        conn.execute(devices.update().where(devices.c.pk == existing[0]).values(**values))
+
+
+def delete_device(conn: Connection, ws: int, pk: int, token: str) -> bool:
+    """Remove a person's device; False when they had no such device."""
+    result = conn.execute(
+        devices.delete().where(
+            devices.c.workspace_id == ws, devices.c.person_pk == pk, devices.c.token == token
+        )
+    )
+    return bool(result.rowcount)
+
+
+def move_belongings(conn: Connection, from_pk: int, to_pk: int) -> None:
+    """Move activities, devices and anonymous ids from one person to another (merge)."""
+    for table in (activities, devices, anonymous_ids):
+        conn.execute(table.update().where(table.c.person_pk == from_pk).values(person_pk=to_pk))
+
+
+# -- suppressions ---------------------------------------------------------------------------
+
+
+def _suppression_key(kind: str, value: str) -> str:
+    return email_key(value) if kind == "email" else value
+
+
+def suppressed(conn: Connection, ws: int, idents: Iterable[Identifier]) -> bool:
+    """True when any of ``idents`` is blocked by a suppression."""
+    clauses = [
+        sa.and_(
+            suppressions.c.kind == i.kind,
+            suppressions.c.value_key == _suppression_key(i.kind, i.value),
+        )
+        for i in idents
+    ]
+    if not clauses:
+        return False
+    row = conn.execute(
+        sa.select(suppressions.c.pk)
+        .where(suppressions.c.workspace_id == ws, sa.or_(*clauses))
+        .limit(1)
+    ).first()
+    return row is not None
+
+
+def suppress(conn: Connection, ws: int, idents: Iterable[Identifier], block: str, now: int) -> None:
+    """Block identifiers; all rows of one suppression share ``block``."""
+    for ident in idents:
+        key = _suppression_key(ident.kind, ident.value)
+        exists = conn.execute(
+            sa.select(suppressions.c.pk).where(
+                suppressions.c.workspace_id == ws,
+                suppressions.c.kind == ident.kind,
+                suppressions.c.value_key == key,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                suppressions.insert().values(
+                    workspace_id=ws, kind=ident.kind, value_key=key, block=block, created_at=now
+                )
+            )
+
+
+def unsuppress(conn: Connection, ws: int, ident: Identifier) -> bool:
+    """Lift the suppression that blocks ``ident`` (with all identifiers blocked with it)."""
+    block = conn.execute(
+        sa.select(suppressions.c.block).where(
+            suppressions.c.workspace_id == ws,
+            suppressions.c.kind == ident.kind,
+            suppressions.c.value_key == _suppression_key(ident.kind, ident.value),
+        )
+    ).scalar_one_or_none()
+    if block is None:
+        return False
+    conn.execute(
+        suppressions.delete().where(
+            suppressions.c.workspace_id == ws, suppressions.c.block == block
+        )
+    )
+    return True

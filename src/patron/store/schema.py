@@ -1,0 +1,174 @@
+"""Every table, as SQLAlchemy Core metadata (the source alembic migrations are checked against).
+
+Each row carries ``workspace_id``, and every unique key starts with it, so workspaces are
+isolated and the schema can later be distributed by workspace (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _ws() -> sa.Column[int]:
+    return sa.Column(
+        "workspace_id",
+        sa.Integer,
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("site_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("track_key_hash", sa.String(64), nullable=False),
+    sa.Column("app_key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("pipelines_key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("cio_id", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(200)),
+    sa.Column("email", sa.String(400)),
+    sa.Column("email_key", sa.String(400)),
+    sa.Column("attributes", JSON, nullable=False),
+    sa.Column("attribute_ts", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "cio_id"),
+    sa.UniqueConstraint("workspace_id", "external_id"),
+    sa.UniqueConstraint("workspace_id", "email_key"),
+)
+
+anonymous_ids = sa.Table(
+    "anonymous_ids",
+    metadata,
+    _ws(),
+    sa.Column("anonymous_id", sa.String(200), nullable=False),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="CASCADE"), nullable=False),
+    sa.Column("linked_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "anonymous_id"),
+    sa.Index(None, "person_pk"),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="CASCADE"), nullable=False),
+    sa.Column("token", sa.String(400), nullable=False),
+    sa.Column("platform", sa.String(100), nullable=False),
+    sa.Column("last_used", sa.BigInteger),
+    sa.Column("attributes", JSON, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "token"),
+    sa.Index(None, "person_pk"),
+)
+
+# Events, page and screen views, and system activities (attribute changes, merges, failures).
+# Anonymous events have no person_pk until their anonymous id is linked to a person.
+activities = sa.Table(
+    "activities",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="CASCADE")),
+    sa.Column("anonymous_id", sa.String(200)),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200)),
+    sa.Column("event_id", sa.String(200)),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "event_id"),
+    sa.Index(None, "workspace_id", "person_pk", "timestamp", "seq"),
+    sa.Index(None, "workspace_id", "timestamp", "seq"),
+    sa.Index(None, "workspace_id", "anonymous_id"),
+)
+
+# A suppressed person's identifiers; rows of one suppression share ``block``.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value_key", sa.String(400), nullable=False),
+    sa.Column("block", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "kind", "value_key"),
+    sa.Index(None, "workspace_id", "block"),
+)
+
+forms = sa.Table(
+    "forms",
+    metadata,
+    _ws(),
+    sa.Column("form_id", sa.String(200), nullable=False),
+    sa.Column("fields", JSON, nullable=False),
+    sa.Column("submissions", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_submitted_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "form_id"),
+)
+
+# Messages Patron sent; filled by messaging, read by /unsubscribe and metrics.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("delivery_id", sa.String(200), nullable=False),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="SET NULL")),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "delivery_id"),
+    sa.Index(None, "delivery_id"),
+)
+
+delivery_metrics = sa.Table(
+    "delivery_metrics",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("delivery_id", sa.String(200), nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    sa.Index(None, "workspace_id", "delivery_id"),
+)
+
+# The change log: one row per committed change to a person, consumed by workers in order.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("person_pk", sa.BigInteger),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "workspace_id", "seq"),
+)
