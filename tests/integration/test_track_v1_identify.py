@@ -166,7 +166,9 @@ def test_percent_encoded_path_segments(api: Api) -> None:
 
 def test_anonymous_events_merge_into_person(api: Api) -> None:
     for i in range(3):
-        response = api.track("POST", "/api/v1/events", {"name": f"visit{i}", "anonymous_id": "anon-1"})
+        response = api.track(
+            "POST", "/api/v1/events", {"name": f"visit{i}", "anonymous_id": "anon-1"}
+        )
         assert response.status_code == 200
     api.identify("u1", anonymous_id="anon-1")
     names = {a["name"] for a in api.activities("u1", type="event")}

@@ -74,6 +74,12 @@ class _Writer:
     def _changed(self, person_pk: int | None, kind: str) -> None:
         activities.log_change(self.conn, self.ws, person_pk, kind, self.now)
 
+    def _find(self, ident: Identifier) -> people.Person | None:
+        return people.find(self.conn, self.ws, ident, lock=True)
+
+    def _get(self, pk: int) -> people.Person:
+        return people.get(self.conn, pk, lock=True)
+
     def _blocked(self, *idents: Identifier) -> bool:
         return people.suppressed(self.conn, self.ws, idents)
 
@@ -98,7 +104,7 @@ class _Writer:
 
     def _find_or_create(self, who: Identifier) -> int | None:
         """The person ``who`` names, created when unknown (None for an unknown cio_id)."""
-        person = people.find(self.conn, self.ws, who)
+        person = self._find(who)
         if person is not None:
             return person.pk
         if who.kind == "cio_id":
@@ -112,13 +118,13 @@ class _Writer:
         if self._blocked(*named):
             return
         holders: dict[str, PersonIds | None] = {}
-        path = people.find(self.conn, self.ws, op.who)
+        path = self._find(op.who)
         holders["path"] = None if path is None else path.ids()
         for ident in named[1:]:
             if ident.kind == op.who.kind and ident.key == op.who.key:
                 holders[ident.kind] = holders["path"]
             else:
-                found = people.find(self.conn, self.ws, ident)
+                found = self._find(ident)
                 holders[ident.kind] = None if found is None else found.ids()
         decision = resolve_identify(op.who, op.assign, holders, update_only=op.update_only)
         at = self.now if op.timestamp is None else op.timestamp
@@ -134,7 +140,7 @@ class _Writer:
         else:
             assert decision.person is not None
             pk = decision.person.pk
-            person = path if path is not None and path.pk == pk else people.get(self.conn, pk)
+            person = path if path is not None and path.pk == pk else self._get(pk)
             attrs, stamps, diff = apply_changes(
                 person.attributes, person.attribute_ts, op.attributes, at
             )
@@ -176,7 +182,7 @@ class _Writer:
         self._changed(pk, "anonymous_merge")
 
     def _delete(self, op: DeletePerson) -> None:
-        person = people.find(self.conn, self.ws, op.who)
+        person = self._find(op.who)
         if person is None:
             return
         people.delete(self.conn, person.pk)
@@ -238,7 +244,7 @@ class _Writer:
         self._changed(pk, "device")
 
     def _delete_device(self, op: DeleteDevice) -> None:
-        person = people.find(self.conn, self.ws, op.who)
+        person = self._find(op.who)
         if person is None or not people.delete_device(self.conn, self.ws, person.pk, op.token):
             return
         self._activity("device_change", person.pk, data={"action": "delete", "id": op.token})
@@ -247,13 +253,13 @@ class _Writer:
     def _merge(self, op: Merge) -> None:
         if self._blocked(op.primary, op.secondary):
             return
-        secondary = people.find(self.conn, self.ws, op.secondary)
+        secondary = self._find(op.secondary)
         if secondary is None:
             return
         primary_pk = self._find_or_create(op.primary)
         if primary_pk is None or primary_pk == secondary.pk:
             return
-        primary = people.get(self.conn, primary_pk)
+        primary = self._get(primary_pk)
         attrs, stamps = fill_gaps(
             primary.attributes, primary.attribute_ts, secondary.attributes, secondary.attribute_ts
         )
@@ -279,7 +285,7 @@ class _Writer:
         self._changed(secondary.pk, "delete")
 
     def _suppress(self, op: Suppress) -> None:
-        person = people.find(self.conn, self.ws, op.who)
+        person = self._find(op.who)
         blocked = [op.who]
         if person is not None:
             blocked += [Identifier("cio_id", person.cio_id)]
@@ -356,7 +362,7 @@ class _Writer:
         metric = "unsubscribed" if op.unsubscribe else "resubscribed"
         self._delivery_metric(DeliveryMetric(op.delivery_id, metric, "unsubscribe"))
         if delivery.person_pk is not None:
-            person = people.get(self.conn, delivery.person_pk)
+            person = self._get(delivery.person_pk)
             self._identify(
                 Identify(
                     who=Identifier("cio_id", person.cio_id),

@@ -60,11 +60,16 @@ def _match(ident: Identifier) -> sa.ColumnElement[bool]:
     return people.c.cio_id == ident.value
 
 
-def find(conn: Connection, ws: int, ident: Identifier) -> Person | None:
-    """The person holding ``ident`` in workspace ``ws``."""
-    row = conn.execute(
-        sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, _match(ident))
-    ).first()
+def find(conn: Connection, ws: int, ident: Identifier, *, lock: bool = False) -> Person | None:
+    """The person holding ``ident`` in workspace ``ws``.
+
+    With ``lock`` the row stays locked until the transaction ends (PostgreSQL's
+    ``FOR UPDATE``; SQLite has one writer anyway), so read-modify-write cannot lose updates.
+    """
+    query = sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, _match(ident))
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     return None if row is None else _row_to_person(row)
 
 
@@ -80,10 +85,12 @@ def find_many(conn: Connection, ws: int, kind: str, values: Iterable[str]) -> li
     return [_row_to_person(r) for r in rows]
 
 
-def get(conn: Connection, pk: int) -> Person:
-    """The person with internal key ``pk`` (which must exist)."""
-    row = conn.execute(sa.select(*_PERSON_COLUMNS).where(people.c.pk == pk)).one()
-    return _row_to_person(row)
+def get(conn: Connection, pk: int, *, lock: bool = False) -> Person:
+    """The person with internal key ``pk`` (which must exist); ``lock`` as in :func:`find`."""
+    query = sa.select(*_PERSON_COLUMNS).where(people.c.pk == pk)
+    if lock:
+        query = query.with_for_update()
+    return _row_to_person(conn.execute(query).one())
 
 
 def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
