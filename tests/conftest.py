@@ -2,51 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from live import LiveServer
 from patron.app import create_app
 from patron.settings import Settings
 from patron.store import workspaces
-from patron.store.database import Database, create_engine
+from patron.store.database import Database
 from patron.store.migrate import prepare
-
-PG_URL = os.environ.get(
-    "PATRON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _admin_engine() -> sa.engine.Engine:
-    return create_engine(PG_URL, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
-
-
-def postgres_or_skip() -> None:
-    """Skip when PostgreSQL is unreachable, except under CI, where that is a failure."""
-    try:
-        engine = _admin_engine()
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except Exception as exc:
-        reason = f"PostgreSQL unreachable at {PG_URL}: {exc.__class__.__name__}"
-        if IN_CI:
-            pytest.fail(reason + " (CI=true requires it)")
-        pytest.skip(reason)
-
-
-def with_database(url: str, name: str) -> str:
-    """``url`` pointed at another database."""
-    return str(sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False))
+from support import PG_URL, Api, admin_engine, new_workspace, postgres_or_skip, with_database
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +25,7 @@ def pg_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session."""
     postgres_or_skip()
     name = f"patron_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
+    admin = admin_engine()
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = with_database(PG_URL, name)
@@ -92,68 +63,9 @@ def database(db_url: str) -> Iterator[Database]:
     db.close()
 
 
-def new_workspace(db: Database) -> workspaces.Credentials:
-    """A workspace with a unique name."""
-    return db.write_sync(lambda c: workspaces.create(c, f"ws-{uuid.uuid4().hex[:12]}"))
-
-
 @pytest.fixture
 def workspace(database: Database) -> workspaces.Credentials:
     return new_workspace(database)
-
-
-class Api:
-    """Talks to an in-process Patron with one workspace's credentials."""
-
-    def __init__(self, http: TestClient, creds: workspaces.Credentials) -> None:
-        self.http = http
-        self.creds = creds
-        assert creds.track_api_key and creds.app_api_key
-        self._basic = httpx.BasicAuth(creds.site_id, creds.track_api_key)
-        self._bearer = {"Authorization": f"Bearer {creds.app_api_key}"}
-
-    def track(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        """A Track API call with Basic auth; ``body`` is sent as JSON."""
-        if body is not None:
-            kw["json"] = body
-        return self.http.request(method, path, auth=self._basic, **kw)
-
-    def app(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        """An App API call with the Bearer key."""
-        if body is not None:
-            kw["json"] = body
-        headers = {**self._bearer, **kw.pop("headers", {})}
-        return self.http.request(method, path, headers=headers, **kw)
-
-    def identify(self, ident: str, **attrs: Any) -> httpx.Response:
-        response = self.track("PUT", f"/api/v1/customers/{quote(ident)}", attrs)
-        assert response.status_code == 200, response.text
-        return response
-
-    def person(self, ident: str, id_type: str = "id") -> dict[str, Any] | None:
-        """The App API view of a person, or None when unknown."""
-        response = self.app(
-            "GET", f"/v1/customers/{quote(ident)}/attributes", params={"id_type": id_type}
-        )
-        if response.status_code == 404:
-            return None
-        assert response.status_code == 200, response.text
-        customer: dict[str, Any] = response.json()["customer"]
-        return customer
-
-    def activities(self, ident: str | None = None, **params: Any) -> list[dict[str, Any]]:
-        path = "/v1/activities" if ident is None else f"/v1/customers/{quote(ident)}/activities"
-        response = self.app("GET", path, params=params)
-        assert response.status_code == 200, response.text
-        items: list[dict[str, Any]] = response.json()["activities"]
-        return items
-
-
-def quote(value: str) -> str:
-    """Percent-encode a path segment as the official clients do."""
-    from urllib.parse import quote as _quote
-
-    return _quote(value, safe="")
 
 
 @pytest.fixture
@@ -166,3 +78,12 @@ def app_client(database: Database) -> Iterator[TestClient]:
 @pytest.fixture
 def api(app_client: TestClient, workspace: workspaces.Credentials) -> Api:
     return Api(app_client, workspace)
+
+
+@pytest.fixture(scope="session")
+def live_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real ``patron serve`` on a SQLite file, shared by the session's client tests."""
+    workdir = tmp_path_factory.mktemp("live-sqlite")
+    server = LiveServer(f"sqlite:///{workdir / 'patron.db'}", workdir)
+    yield server
+    server.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api
+from support import Api
 
 
 def test_bearer_auth(api: Api) -> None:

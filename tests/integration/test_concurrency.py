@@ -55,7 +55,7 @@ def _people(db: Database, ws: int) -> list[sa.Row[tuple[str | None, str | None, 
 
 
 def test_sixteen_clients_identifying_the_same_new_person(db_url: str) -> None:
-    from conftest import new_workspace
+    from support import new_workspace
 
     # On PostgreSQL, two Database objects stand in for two API processes, each with several
     # writer threads; on SQLite there is one writer per file by design.

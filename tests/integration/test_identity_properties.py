@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import new_workspace
 from patron.domain.attributes import parse_identify
 from patron.domain.identifiers import Identifier
 from patron.domain.operations import DeletePerson, Merge, Operation, Suppress, Unsuppress
 from patron.store.apply import apply
 from patron.store.database import Database
 from patron.store.schema import people
+from support import new_workspace
 
 IDS = [f"u{i}" for i in range(4)]
 EMAILS = [f"e{i}@x.co" for i in range(3)] + ["E0@X.CO"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from conftest import Api, quote
 from patron.store import deliveries
 from patron.store.database import Database
+from support import Api, quote
 
 
 def test_region(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, quote
+from support import Api, quote
 
 
 def test_identify_creates_and_reads_back(api: Api) -> None:
@@ -193,7 +193,7 @@ def test_anonymous_events_older_than_30_days_stay_anonymous(api: Api) -> None:
 
 
 def test_workspaces_are_isolated(api: Api, database: object) -> None:
-    from conftest import new_workspace
+    from support import new_workspace
 
     other = Api(api.http, new_workspace(database))  # type: ignore[arg-type]
     api.identify("shared", plan="mine")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Api
+from support import Api
 
 
 def _errors(response: object) -> list[str]:

@@ -1,0 +1,71 @@
+"""npm `customerio-node` 5.2.0, unmodified, against a real `patron serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from compat_env import node_dir
+
+from live import LiveServer
+
+
+def test_track_and_api_clients(live_sqlite: LiveServer) -> None:
+    folder = node_dir()
+    server = live_sqlite
+    env = {
+        **os.environ,
+        "PATRON_URL": server.base,
+        "PATRON_SITE_ID": server.creds["site_id"],
+        "PATRON_TRACK_KEY": server.creds["track_api_key"],
+        "PATRON_APP_KEY": server.creds["app_api_key"],
+    }
+    result = subprocess.run(
+        ["node", "drive_track.mjs"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+
+    assert out["region"] == {
+        "url": server.base,
+        "region": "us",
+        "environment_id": server.creds["workspace_id"],
+    }
+    assert out["identify"] == {}
+    assert out["form"] == {}  # 204 resolves to {}
+    assert out["metric"] == {} and out["push"] == {}
+    assert out["unsubscribeError"]["statusCode"] == 400
+    assert out["limitError"]["statusCode"] == 400
+    assert (
+        "value for attribute 'big' cannot be longer than 1000 bytes" in out["limitError"]["message"]
+    )
+    assert out["authError"] == {"statusCode": 401, "message": "Unauthorized request"}
+    assert out["apiAuthError"] == {"statusCode": 401, "message": "Unauthorized request"}
+    assert out["attributesMissing"]["statusCode"] == 404
+
+    (found,) = out["byEmail"]["results"]
+    assert found["id"] == "node 1/x" and found["email"] == "node1@example.com"
+    assert out["byEmailMissing"] == {"results": []}
+    customer = out["attributes"]["customer"]
+    assert customer["attributes"]["tier"] == "gold"
+    assert customer["attributes"]["created_at"] == "1700000000"
+    assert "plan" not in customer["attributes"]
+    assert [(d["id"], d["platform"]) for d in customer["devices"]] == [("tok-node", "ios")]
+    assert customer["devices"][0]["attributes"] == {"app_version": "1.2"}
+
+    acts = server.activities("node 1/x", limit=100)
+    assert [a["name"] for a in acts if a["type"] == "event"] == ["purchase"]
+    assert [a["name"] for a in acts if a["type"] == "page"] == ["/docs"]
+    assert [a["name"] for a in server.activities("node2", type="event")] == ["browsed"]
+    assert server.person("node-del") is None and server.person("node-sup") is None
+    merged = server.person("node-merge-a")
+    assert merged is not None and merged["attributes"]["b"] == "2"
+    form_person = server.person("form@example.com", "email")
+    assert form_person is not None and form_person["attributes"]["message"] == "hi"

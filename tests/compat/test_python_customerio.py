@@ -1,0 +1,67 @@
+"""PyPI `customerio` 3.2.0, unmodified, against a real `patron serve` (own virtualenv)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from compat_env import customerio_python
+
+from live import LiveServer
+
+HERE = Path(__file__).parent
+
+
+def test_every_track_v1_method(live_sqlite: LiveServer) -> None:
+    python = customerio_python()
+    server = live_sqlite
+    env = {
+        **os.environ,
+        "PATRON_URL": server.base,
+        "PATRON_SITE_ID": server.creds["site_id"],
+        "PATRON_TRACK_KEY": server.creds["track_api_key"],
+    }
+    result = subprocess.run(
+        [python, str(HERE / "drive_customerio.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+
+    person = server.person("py 1/x")
+    assert person is not None
+    assert person["attributes"]["plan"] == "pro"
+    assert person["attributes"]["created_at"] == "1577836800"
+    assert "nothing" not in person["attributes"]
+    assert person["identifiers"]["email"] == "py1@example.com"
+    assert [(d["id"], d["platform"], d["last_used"]) for d in person["devices"]] == [
+        ("tok-py", "ios", 1700000000)
+    ]
+    assert person["devices"][0]["attributes"] == {"app_version": "1.0"}
+
+    acts = server.activities("py 1/x", limit=100)
+    events = [(a["type"], a["name"]) for a in acts if a["type"] in ("event", "page")]
+    assert events.count(("event", "purchase")) == 1  # the repeated id was ignored
+    assert ("page", "/pricing") in events
+    backfill = next(a for a in acts if a.get("name") == "old-signup")
+    assert backfill["timestamp"] == 1600000000 and backfill["data"] == {"source": "import"}
+
+    assert [a["name"] for a in server.activities("py2", type="event")] == ["browsed"]
+    assert server.person("py-del") is None
+    restored = server.person("py-sup")
+    assert restored is None  # suppression deleted it; the ignored identify did not recreate it
+
+    merged = server.person("py-merge-a")
+    assert merged is not None
+    assert merged["attributes"]["b"] == "2"
+    assert merged["identifiers"]["email"] == "merge-b@example.com"
+    assert server.person("py-merge-b") is None
+
+    assert "400" in out["limit_error"] and "cannot be longer than 1000 bytes" in out["limit_error"]
+    assert out["auth_error"].startswith("401") and "Unauthorized request" in out["auth_error"]
