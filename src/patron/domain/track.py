@@ -33,7 +33,7 @@ def parse_event(body: dict[str, Any], who: Identifier | None) -> TrackEvent:
     kind = body.get("type")
     return TrackEvent(
         name=check_event_name(body.get("name")),
-        kind=kind if kind in EVENT_KINDS else "event",
+        kind=kind if isinstance(kind, str) and kind in EVENT_KINDS else "event",
         who=who,
         anonymous_id=None
         if who is not None
@@ -122,7 +122,7 @@ def _delivery_id(body: dict[str, Any]) -> str:
 def parse_metric(body: dict[str, Any]) -> DeliveryMetric:
     """``POST /api/v1/metrics``: a delivery metric with optional recipient, reason, href."""
     metric = body.get("metric")
-    if metric not in DELIVERY_METRICS:
+    if not isinstance(metric, str) or metric not in DELIVERY_METRICS:
         raise InvalidInput(
             f"metric must be one of {', '.join(sorted(DELIVERY_METRICS))}", field="metric"
         )
@@ -139,7 +139,7 @@ def parse_metric(body: dict[str, Any]) -> DeliveryMetric:
 def parse_push_event(body: dict[str, Any]) -> DeliveryMetric:
     """``POST /api/v1/push/events`` (legacy push metrics)."""
     event = body.get("event")
-    if event not in PUSH_EVENTS:
+    if not isinstance(event, str) or event not in PUSH_EVENTS:
         raise InvalidInput(f"event must be one of {', '.join(sorted(PUSH_EVENTS))}", field="event")
     device_id = body.get("device_id")
     if device_id is not None and not isinstance(device_id, str):
