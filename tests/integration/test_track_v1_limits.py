@@ -89,3 +89,16 @@ def test_invalid_utf8_in_path(api: Api) -> None:
 def test_nothing_was_written_by_rejected_calls(api: Api) -> None:
     api.track("PUT", "/api/v1/customers/u1", {"ok": 1, "bad": "v" * 1001})
     assert api.person("u1") is None
+
+
+def test_nul_characters_are_refused_on_both_databases(api: Api) -> None:
+    assert "NUL" in _errors(api.track("PUT", "/api/v1/customers/u%00x", {"a": 1}))[0]
+    body = b'{"name": "e", "data": {"k": "a\\u0000b"}}'
+    assert "NUL" in _errors(api.track("POST", "/api/v1/customers/u1/events", content=body))[0]
+    # An escaped backslash followed by "u0000" is ordinary text.
+    ok = api.track("PUT", "/api/v1/customers/u1", content=b'{"a": "\\\\u0000"}')
+    assert ok.status_code == 200
+    person = api.person("u1")
+    assert person is not None and person["attributes"]["a"] == "\\u0000"
+    lookup = api.app("GET", "/v1/customers", params={"email": "a\x00@b.co"})
+    assert lookup.status_code == 400

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from patron.api.endpoints import Runtime, app_endpoint
-from patron.api.requests import path_param, read_object
+from patron.api.requests import path_param, query_param, read_object
 from patron.api.responses import JSONResponse
 from patron.domain.attributes import parse_bool_flag
 from patron.domain.errors import InvalidInput, NotFound
@@ -25,7 +25,7 @@ MAX_PAGE = 1000
 
 def id_type(request: Request) -> str:
     """The ``id_type`` query parameter (default ``id``)."""
-    kind = request.query_params.get("id_type") or "id"
+    kind = query_param(request, "id_type") or "id"
     if kind == "phone":
         raise InvalidInput("phone identifiers are not enabled in this workspace", field="id_type")
     if kind not in KINDS:
@@ -35,7 +35,7 @@ def id_type(request: Request) -> str:
 
 def page_limit(request: Request) -> int:
     """The ``limit`` query parameter, 1..1000."""
-    raw = request.query_params.get("limit") or str(DEFAULT_PAGE)
+    raw = query_param(request, "limit") or str(DEFAULT_PAGE)
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="limit")
     return int(raw)
@@ -72,7 +72,7 @@ def _person(conn: Connection, ws: int, kind: str, value: str) -> people.Person:
 
 @app_endpoint
 async def by_email(request: Request, rt: Runtime, ws: int) -> Response:
-    email = request.query_params.get("email", "").strip()
+    email = (query_param(request, "email") or "").strip()
     if not email:
         raise InvalidInput("email is required", field="email")
     found = await rt.db.read(lambda c: people.by_email(c, ws, email))
@@ -128,7 +128,9 @@ async def _activities(
     request: Request, rt: Runtime, ws: int, who: tuple[str, str] | None
 ) -> Response:
     limit = page_limit(request)
-    query = request.query_params
+    type_ = query_param(request, "type")
+    name = query_param(request, "name")
+    start = query_param(request, "start")
 
     def load(conn: Connection) -> dict[str, Any]:
         person_pk = None
@@ -138,9 +140,9 @@ async def _activities(
             conn,
             ws,
             person_pk=person_pk,
-            type=query.get("type"),
-            name=query.get("name"),
-            start=query.get("start"),
+            type=type_,
+            name=name,
+            start=start,
             limit=limit,
         )
         return {"activities": [_activity_view(r) for r in rows], "next": next_token}
@@ -156,7 +158,7 @@ async def person_activities(request: Request, rt: Runtime, ws: int) -> Response:
 
 @app_endpoint
 async def workspace_activities(request: Request, rt: Runtime, ws: int) -> Response:
-    customer = request.query_params.get("customer_id")
+    customer = query_param(request, "customer_id")
     who = None
     if customer:
         if customer.startswith(CIO_PREFIX):

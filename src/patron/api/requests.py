@@ -37,9 +37,33 @@ def path_param(request: Request, name: str) -> str:
     raw: str = request.path_params[name]
     try:
         # The raw path was decoded as latin-1, byte for byte; undo that, then percent-decode.
-        return unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
+        value = unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
     except (UnicodeDecodeError, UnicodeEncodeError) as exc:
         raise InvalidInput(f"{name} is not valid UTF-8 after percent-decoding", field=name) from exc
+    return _no_nul(value, name)
+
+
+def query_param(request: Request, name: str) -> str | None:
+    """A query parameter (None when absent)."""
+    value = request.query_params.get(name)
+    return None if value is None else _no_nul(value, name)
+
+
+def _no_nul(value: str, name: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it everywhere so both databases agree.
+    if "\x00" in value:
+        raise InvalidInput(f"{name} cannot contain NUL characters", field=name)
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -65,9 +89,13 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
             raise InvalidInput("request body is empty; a JSON object is required", field="body")
         return empty
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc.msg}", field="body") from exc
+    # NUL can only arrive escaped; look for it only when the escape is present.
+    if b"u0000" in body and _has_nul(value):
+        raise InvalidInput("strings in the request body cannot contain NUL (\\u0000)", field="body")
+    return value
 
 
 async def read_object(request: Request, limit: int, *, allow_empty: bool = False) -> dict[str, Any]:

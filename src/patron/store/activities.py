@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,9 +16,16 @@ from patron.store.schema import activities, changes, people
 ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
 
 
-def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(activities)
+_INSERT = activities.insert()
+_INSERT_CHANGE = changes.insert()
+
+
+@functools.cache
+def _insert_deduplicated(dialect_name: str) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(activities).on_conflict_do_nothing(
+        index_elements=["workspace_id", "event_id"]
+    )
 
 
 def record(
@@ -49,14 +57,9 @@ def record(
         created_at=now,
     )
     if event_id is None:
-        conn.execute(activities.insert().values(**values))
+        conn.execute(_INSERT, values)
         return True
-    result = conn.execute(
-        _insert(conn)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
-    )
-    return bool(result.rowcount)
+    return bool(conn.execute(_insert_deduplicated(conn.dialect.name), values).rowcount)
 
 
 def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: int) -> int:
@@ -77,7 +80,7 @@ def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: 
 def log_change(conn: Connection, ws: int, person_pk: int | None, kind: str, now: int) -> None:
     """Append to the change log that workers consume."""
     conn.execute(
-        changes.insert().values(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now)
+        _INSERT_CHANGE, dict(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now)
     )
 
 

@@ -117,15 +117,11 @@ class _Writer:
         named = [op.who, *(Identifier(k, v) for k, v in op.assign.items())]  # type: ignore[arg-type]
         if self._blocked(*named):
             return
-        holders: dict[str, PersonIds | None] = {}
-        path = self._find(op.who)
-        holders["path"] = None if path is None else path.ids()
-        for ident in named[1:]:
-            if ident.kind == op.who.kind and ident.key == op.who.key:
-                holders[ident.kind] = holders["path"]
-            else:
-                found = self._find(ident)
-                holders[ident.kind] = None if found is None else found.ids()
+        found = people.find_holders(self.conn, self.ws, named)
+        path = found[0]
+        holders: dict[str, PersonIds | None] = {"path": None if path is None else path.ids()}
+        for ident, holder in zip(named[1:], found[1:], strict=True):
+            holders[ident.kind] = None if holder is None else holder.ids()
         decision = resolve_identify(op.who, op.assign, holders, update_only=op.update_only)
         at = self.now if op.timestamp is None else op.timestamp
         if decision.action == "fail":

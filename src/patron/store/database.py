@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -49,15 +50,24 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str, *, pool_size: int = 5, for_writes: bool = False) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and explicit transactions."""
     url = normalize_url(url)
+    json_options: dict[str, Any] = {
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+    }
     if not is_sqlite(url):
         return sa.create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **json_options
         )
     engine = sa.create_engine(
         url,
+        **json_options,
         connect_args={"check_same_thread": False, "timeout": 30},
         poolclass=sa.pool.QueuePool,
         pool_size=pool_size,
@@ -189,6 +199,22 @@ class Database:
             conn.close()
 
     def _run_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
+        """Apply ``jobs`` in one transaction and commit once.
+
+        Optimistic first: no savepoints, since nearly every job succeeds. If any job raises,
+        the whole transaction rolls back and the group runs again with a savepoint per job,
+        so that one failing job cannot take its neighbours down with it.
+        """
+        if len(jobs) > 1:
+            try:
+                with conn.begin():
+                    values = [job.fn(conn) for job in jobs]
+            except Exception:
+                conn = self._fresh(conn) if conn.invalidated else conn
+            else:
+                for job, value in zip(jobs, values, strict=True):
+                    _resolve(job, True, value)
+                return conn
         outcomes: list[tuple[bool, Any]] = []
         try:
             with conn.begin():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -35,6 +36,13 @@ class Person(msgspec.Struct):
     attribute_ts: dict[str, int]
     created_at: int
 
+    def holds(self, ident: Identifier) -> bool:
+        """True when this person has ``ident``."""
+        if ident.kind == "cio_id":
+            return self.cio_id == ident.value
+        mine = self.id if ident.kind == "id" else self.email
+        return mine is not None and Identifier(ident.kind, mine).key == ident.key
+
     def ids(self) -> PersonIds:
         """Just the identifiers, for identity decisions."""
         return PersonIds(self.pk, self.cio_id, self.id, self.email)
@@ -52,12 +60,17 @@ def _row_to_person(row: Any) -> Person:
     )
 
 
-def _match(ident: Identifier) -> sa.ColumnElement[bool]:
-    if ident.kind == "id":
-        return people.c.external_id == ident.value
-    if ident.kind == "email":
-        return people.c.email_key == email_key(ident.value)
-    return people.c.cio_id == ident.value
+_KEY_COLUMNS = {"id": people.c.external_id, "email": people.c.email_key, "cio_id": people.c.cio_id}
+
+
+# Statements on the ingest path are built once and reused: building a Core statement costs
+# several times more than executing a cached one (benchmarks/identify.py).
+@functools.cache
+def _find_statement(kind: str, lock: bool) -> sa.Select[Any]:
+    query = sa.select(*_PERSON_COLUMNS).where(
+        people.c.workspace_id == sa.bindparam("ws"), _KEY_COLUMNS[kind] == sa.bindparam("key")
+    )
+    return query.with_for_update() if lock else query
 
 
 def find(conn: Connection, ws: int, ident: Identifier, *, lock: bool = False) -> Person | None:
@@ -66,31 +79,52 @@ def find(conn: Connection, ws: int, ident: Identifier, *, lock: bool = False) ->
     With ``lock`` the row stays locked until the transaction ends (PostgreSQL's
     ``FOR UPDATE``; SQLite has one writer anyway), so read-modify-write cannot lose updates.
     """
-    query = sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, _match(ident))
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_find_statement(ident.kind, lock), {"ws": ws, "key": ident.key}).first()
     return None if row is None else _row_to_person(row)
+
+
+@functools.cache
+def _find_any_statement(kinds: tuple[str, ...]) -> sa.Select[Any]:
+    return (
+        sa.select(*_PERSON_COLUMNS)
+        .where(
+            people.c.workspace_id == sa.bindparam("ws"),
+            sa.or_(*(_KEY_COLUMNS[k] == sa.bindparam(f"k{i}") for i, k in enumerate(kinds))),
+        )
+        .with_for_update()
+    )
+
+
+def find_holders(conn: Connection, ws: int, idents: Sequence[Identifier]) -> list[Person | None]:
+    """For each identifier, the person holding it (one locked query for all of them)."""
+    params: dict[str, Any] = {"ws": ws}
+    params.update({f"k{i}": ident.key for i, ident in enumerate(idents)})
+    found = [
+        _row_to_person(r)
+        for r in conn.execute(_find_any_statement(tuple(i.kind for i in idents)), params)
+    ]
+    return [next((p for p in found if p.holds(ident)), None) for ident in idents]
 
 
 def find_many(conn: Connection, ws: int, kind: str, values: Iterable[str]) -> list[Person]:
     """People holding any of ``values`` as identifiers of ``kind``."""
     keys = [email_key(v) if kind == "email" else v for v in values]
-    column = {"id": people.c.external_id, "email": people.c.email_key, "cio_id": people.c.cio_id}[
-        kind
-    ]
+    column = _KEY_COLUMNS[kind]
     rows = conn.execute(
         sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, column.in_(keys))
     )
     return [_row_to_person(r) for r in rows]
 
 
+@functools.cache
+def _get_statement(lock: bool) -> sa.Select[Any]:
+    query = sa.select(*_PERSON_COLUMNS).where(people.c.pk == sa.bindparam("pk"))
+    return query.with_for_update() if lock else query
+
+
 def get(conn: Connection, pk: int, *, lock: bool = False) -> Person:
     """The person with internal key ``pk`` (which must exist); ``lock`` as in :func:`find`."""
-    query = sa.select(*_PERSON_COLUMNS).where(people.c.pk == pk)
-    if lock:
-        query = query.with_for_update()
-    return _row_to_person(conn.execute(query).one())
+    return _row_to_person(conn.execute(_get_statement(lock), {"pk": pk}).one())
 
 
 def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
@@ -101,6 +135,9 @@ def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
         )
     )
     return [_row_to_person(r) for r in rows]
+
+
+_INSERT_PERSON = people.insert().returning(people.c.pk)
 
 
 def insert(
@@ -117,8 +154,8 @@ def insert(
     email = identifiers.get("email")
     return int(
         conn.execute(
-            people.insert()
-            .values(
+            _INSERT_PERSON,
+            dict(
                 workspace_id=ws,
                 cio_id=cio_id,
                 external_id=identifiers.get("id"),
@@ -128,9 +165,17 @@ def insert(
                 attribute_ts=attribute_ts,
                 created_at=now,
                 updated_at=now,
-            )
-            .returning(people.c.pk)
+            ),
         ).scalar_one()
+    )
+
+
+@functools.cache
+def _update_statement(columns: frozenset[str]) -> sa.Update:
+    return (
+        people.update()
+        .where(people.c.pk == sa.bindparam("person_pk"))
+        .values({name: sa.bindparam(name) for name in columns})
     )
 
 
@@ -155,7 +200,7 @@ def save(
         values["attributes"] = attributes
     if attribute_ts is not None:
         values["attribute_ts"] = attribute_ts
-    conn.execute(people.update().where(people.c.pk == pk).values(**values))
+    conn.execute(_update_statement(frozenset(values)), {"person_pk": pk, **values})
 
 
 def delete(conn: Connection, pk: int) -> None:
@@ -265,33 +310,37 @@ def move_belongings(conn: Connection, from_pk: int, to_pk: int) -> None:
 # -- suppressions ---------------------------------------------------------------------------
 
 
-def _suppression_key(kind: str, value: str) -> str:
-    return email_key(value) if kind == "email" else value
-
-
-def suppressed(conn: Connection, ws: int, idents: Iterable[Identifier]) -> bool:
-    """True when any of ``idents`` is blocked by a suppression."""
-    clauses = [
+@functools.cache
+def _suppressed_statement(count: int) -> sa.Select[Any]:
+    pairs = (
         sa.and_(
-            suppressions.c.kind == i.kind,
-            suppressions.c.value_key == _suppression_key(i.kind, i.value),
+            suppressions.c.kind == sa.bindparam(f"kind{i}"),
+            suppressions.c.value_key == sa.bindparam(f"key{i}"),
         )
-        for i in idents
-    ]
-    if not clauses:
-        return False
-    row = conn.execute(
+        for i in range(count)
+    )
+    return (
         sa.select(suppressions.c.pk)
-        .where(suppressions.c.workspace_id == ws, sa.or_(*clauses))
+        .where(suppressions.c.workspace_id == sa.bindparam("ws"), sa.or_(*pairs))
         .limit(1)
-    ).first()
-    return row is not None
+    )
+
+
+def suppressed(conn: Connection, ws: int, idents: Sequence[Identifier]) -> bool:
+    """True when any of ``idents`` is blocked by a suppression (one query)."""
+    if not idents:
+        return False
+    params: dict[str, Any] = {"ws": ws}
+    for i, ident in enumerate(idents):
+        params[f"kind{i}"] = ident.kind
+        params[f"key{i}"] = ident.key
+    return conn.execute(_suppressed_statement(len(idents)), params).first() is not None
 
 
 def suppress(conn: Connection, ws: int, idents: Iterable[Identifier], block: str, now: int) -> None:
     """Block identifiers; all rows of one suppression share ``block``."""
     for ident in idents:
-        key = _suppression_key(ident.kind, ident.value)
+        key = ident.key
         exists = conn.execute(
             sa.select(suppressions.c.pk).where(
                 suppressions.c.workspace_id == ws,
@@ -313,7 +362,7 @@ def unsuppress(conn: Connection, ws: int, ident: Identifier) -> bool:
         sa.select(suppressions.c.block).where(
             suppressions.c.workspace_id == ws,
             suppressions.c.kind == ident.kind,
-            suppressions.c.value_key == _suppression_key(ident.kind, ident.value),
+            suppressions.c.value_key == ident.key,
         )
     ).scalar_one_or_none()
     if block is None:

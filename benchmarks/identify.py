@@ -1,0 +1,266 @@
+"""Track v1 identify throughput and latency: Patron against the floor app, same run.
+
+Usage: python benchmarks/identify.py [--duration 10] [--connections 32]
+
+1. Starts the floor (benchmarks/floor_app.py: Starlette + uvicorn, one SQLite upsert per PUT,
+   same durability as Patron) and Patron (`patron serve` on a fresh SQLite file).
+2. Drives each with the same load: wrk with identify.lua (or a built-in asyncio generator when
+   wrk is missing), closed loop, for requests/s and p50/p99.
+3. Drives Patron at a fixed 1,000 requests/s for the p99 target, reads its peak RSS, and
+   counts stored people to confirm every acknowledged write is there.
+Prints a table and the ratio Patron/floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+HERE = Path(__file__).parent
+PATRON = str(Path(sys.executable).with_name("patron"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early ({url})")
+        try:
+            httpx.get(url, timeout=0.5)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise SystemExit(f"server at {url} never answered")
+
+
+def rss_peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_now_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def ms(text: str) -> float:
+        value = float(re.match(r"[\d.]+", text).group())  # type: ignore[union-attr]
+        return (
+            value / 1000
+            if text.endswith("us")
+            else value * 1000
+            if text.endswith("s") and not text.endswith("ms")
+            else value
+        )
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def run_wrk(base: str, auth: str, duration: int, connections: int) -> dict[str, float]:
+    env = {**os.environ, "BENCH_AUTH": auth}
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(HERE / "identify.lua"),
+        base,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    return parse_wrk(out)
+
+
+# -- built-in load generator (for machines without wrk, and for the fixed-rate run) ----------
+
+
+async def _one_connection(
+    host: str,
+    port: int,
+    auth: str,
+    deadline: float,
+    interval: float | None,
+    latencies: list[float],
+    statuses: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    # Stagger the connections over one interval, so that arrivals are spread evenly rather
+    # than in synchronized bursts.
+    next_at = time.perf_counter() + (random.uniform(0, interval) if interval else 0.0)
+    counter = 0
+    while time.perf_counter() < deadline:
+        if interval is not None:
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        counter += 1
+        ident = random.randint(1, 100_000)
+        body = json.dumps(
+            {"email": f"user{ident}@example.com", "plan": "pro", "visits": counter}
+        ).encode()
+        head = (
+            f"PUT /api/v1/customers/user{ident} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Basic {auth}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        started = time.perf_counter()
+        writer.write(head + body)
+        status_line = await reader.readline()
+        length = 0
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        latencies.append((time.perf_counter() - started) * 1000)
+        statuses.append(int(status_line.split()[1]))
+    writer.close()
+
+
+async def _load(
+    base: str, auth: str, duration: float, connections: int, rate: float | None
+) -> dict[str, float]:
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    statuses: list[int] = []
+    deadline = time.perf_counter() + duration
+    interval = None if rate is None else connections / rate
+    await asyncio.gather(
+        *(
+            _one_connection(host, int(port), auth, deadline, interval, latencies, statuses)
+            for _ in range(connections)
+        )
+    )
+    latencies.sort()
+    return {
+        "rps": len(latencies) / duration,
+        "p50": statistics.median(latencies),
+        "p99": latencies[int(len(latencies) * 0.99) - 1],
+        "non2xx": float(sum(1 for s in statuses if s >= 300)),
+        "socket_errors": 0.0,
+    }
+
+
+def load(
+    base: str, auth: str, duration: float, connections: int, rate: float | None = None
+) -> dict[str, float]:
+    if rate is None and shutil.which("wrk"):
+        return run_wrk(base, auth, int(duration), connections)
+    return asyncio.run(_load(base, auth, duration, connections, rate))
+
+
+def count_rows(path: Path, sql: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="patron-bench-"))
+    results: dict[str, dict[str, float]] = {}
+    try:
+        # The floor.
+        port = free_port()
+        floor = subprocess.Popen(
+            [sys.executable, str(HERE / "floor_app.py"), str(port), str(work / "floor.db"), "FULL"]
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/", floor)
+        load(base, "", 2, args.connections)  # warm-up
+        results["floor"] = load(base, "", args.duration, args.connections)
+        results["floor"]["rss_mb"] = rss_peak_mb(floor.pid)
+        floor.terminate()
+        floor.wait()
+
+        # Patron.
+        port = free_port()
+        creds_file = work / "creds.json"
+        patron = subprocess.Popen(
+            [PATRON, "serve", "--port", str(port), "--database", f"sqlite:///{work / 'patron.db'}",
+             "--credentials-file", str(creds_file), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/healthz", patron)
+        creds = json.loads(creds_file.read_text())
+        auth = base64.b64encode(f"{creds['site_id']}:{creds['track_api_key']}".encode()).decode()
+        idle_rss = rss_now_mb(patron.pid)
+        load(base, auth, 2, args.connections)  # warm-up
+        results["patron"] = load(base, auth, args.duration, args.connections)
+        results["patron"]["rss_mb"] = rss_peak_mb(patron.pid)
+        results["patron@1k/s"] = load(base, auth, args.duration, 20, rate=1000)
+        results["patron@1k/s"]["rss_mb"] = rss_peak_mb(patron.pid)
+        patron.terminate()
+        patron.wait()
+        people = count_rows(work / "patron.db", "SELECT count(*) FROM people")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"\n{'run':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'peak RSS MB':>12}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:14} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f} {r['rss_mb']:12.1f}"
+        )
+    ratio = results["patron"]["rps"] / results["floor"]["rps"]
+    print(f"\nPatron / floor throughput: {ratio:.2f}  (target >= 0.70)")
+    print(f"Patron p99 at 1,000 req/s: {results['patron@1k/s']['p99']:.2f} ms (target < 10 ms)")
+    print(
+        f"Patron RSS: idle {idle_rss:.1f} MB, peak under load {results['patron']['rss_mb']:.1f} MB (target < 150 MB)"
+    )
+    print(f"People stored: {people} (ids drawn from a pool of 100,000)")
+
+
+if __name__ == "__main__":
+    main()
