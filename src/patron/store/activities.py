@@ -11,20 +11,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from patron.domain.errors import InvalidInput
+from patron.store.prepared import Prepared
 from patron.store.schema import activities, changes, people
 
 ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
 
 
-_INSERT = activities.insert()
-_INSERT_CHANGE = changes.insert()
+_INSERT = Prepared(activities.insert(), json=("data",))
+_INSERT_CHANGE = Prepared(changes.insert())
 
 
 @functools.cache
-def _insert_deduplicated(dialect_name: str) -> Any:
+def _insert_deduplicated(dialect_name: str) -> Prepared:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(activities).on_conflict_do_nothing(
-        index_elements=["workspace_id", "event_id"]
+    return Prepared(
+        dialect.insert(activities).on_conflict_do_nothing(
+            index_elements=["workspace_id", "event_id"]
+        ),
+        json=("data",),
     )
 
 
@@ -57,9 +61,9 @@ def record(
         created_at=now,
     )
     if event_id is None:
-        conn.execute(_INSERT, values)
+        _INSERT.run(conn, values)
         return True
-    return bool(conn.execute(_insert_deduplicated(conn.dialect.name), values).rowcount)
+    return bool(_insert_deduplicated(conn.dialect.name).run(conn, values))
 
 
 def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: int) -> int:
@@ -79,9 +83,7 @@ def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: 
 
 def log_change(conn: Connection, ws: int, person_pk: int | None, kind: str, now: int) -> None:
     """Append to the change log that workers consume."""
-    conn.execute(
-        _INSERT_CHANGE, dict(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now)
-    )
+    _INSERT_CHANGE.run(conn, dict(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now))
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from patron.domain.identifiers import Identifier, email_key
 from patron.domain.identity import PersonIds
+from patron.store.prepared import Prepared, json_value
 from patron.store.schema import activities, anonymous_ids, devices, people, suppressions
 
 _PERSON_COLUMNS = (
@@ -48,29 +49,29 @@ class Person(msgspec.Struct):
         return PersonIds(self.pk, self.cio_id, self.id, self.email)
 
 
-def _row_to_person(row: Any) -> Person:
+def _row_to_person(row: Sequence[Any]) -> Person:
+    pk, cio_id, external_id, email, attributes, attribute_ts, created_at = row
     return Person(
-        pk=row.pk,
-        cio_id=row.cio_id,
-        id=row.external_id,
-        email=row.email,
-        attributes=dict(row.attributes or {}),
-        attribute_ts=dict(row.attribute_ts or {}),
-        created_at=row.created_at,
+        pk=pk,
+        cio_id=cio_id,
+        id=external_id,
+        email=email,
+        attributes=dict(json_value(attributes) or {}),
+        attribute_ts=dict(json_value(attribute_ts) or {}),
+        created_at=created_at,
     )
 
 
 _KEY_COLUMNS = {"id": people.c.external_id, "email": people.c.email_key, "cio_id": people.c.cio_id}
 
 
-# Statements on the ingest path are built once and reused: building a Core statement costs
-# several times more than executing a cached one (benchmarks/identify.py).
+# Statements on the ingest path are built once and reused (see patron.store.prepared).
 @functools.cache
-def _find_statement(kind: str, lock: bool) -> sa.Select[Any]:
+def _find_statement(kind: str, lock: bool) -> Prepared:
     query = sa.select(*_PERSON_COLUMNS).where(
         people.c.workspace_id == sa.bindparam("ws"), _KEY_COLUMNS[kind] == sa.bindparam("key")
     )
-    return query.with_for_update() if lock else query
+    return Prepared(query.with_for_update() if lock else query)
 
 
 def find(conn: Connection, ws: int, ident: Identifier, *, lock: bool = False) -> Person | None:
@@ -79,13 +80,13 @@ def find(conn: Connection, ws: int, ident: Identifier, *, lock: bool = False) ->
     With ``lock`` the row stays locked until the transaction ends (PostgreSQL's
     ``FOR UPDATE``; SQLite has one writer anyway), so read-modify-write cannot lose updates.
     """
-    row = conn.execute(_find_statement(ident.kind, lock), {"ws": ws, "key": ident.key}).first()
+    row = _find_statement(ident.kind, lock).first(conn, {"ws": ws, "key": ident.key})
     return None if row is None else _row_to_person(row)
 
 
 @functools.cache
-def _find_any_statement(kinds: tuple[str, ...]) -> sa.Select[Any]:
-    return (
+def _find_any_statement(kinds: tuple[str, ...]) -> Prepared:
+    return Prepared(
         sa.select(*_PERSON_COLUMNS)
         .where(
             people.c.workspace_id == sa.bindparam("ws"),
@@ -99,10 +100,8 @@ def find_holders(conn: Connection, ws: int, idents: Sequence[Identifier]) -> lis
     """For each identifier, the person holding it (one locked query for all of them)."""
     params: dict[str, Any] = {"ws": ws}
     params.update({f"k{i}": ident.key for i, ident in enumerate(idents)})
-    found = [
-        _row_to_person(r)
-        for r in conn.execute(_find_any_statement(tuple(i.kind for i in idents)), params)
-    ]
+    statement = _find_any_statement(tuple(i.kind for i in idents))
+    found = [_row_to_person(r) for r in statement.rows(conn, params)]
     return [next((p for p in found if p.holds(ident)), None) for ident in idents]
 
 
@@ -117,14 +116,16 @@ def find_many(conn: Connection, ws: int, kind: str, values: Iterable[str]) -> li
 
 
 @functools.cache
-def _get_statement(lock: bool) -> sa.Select[Any]:
+def _get_statement(lock: bool) -> Prepared:
     query = sa.select(*_PERSON_COLUMNS).where(people.c.pk == sa.bindparam("pk"))
-    return query.with_for_update() if lock else query
+    return Prepared(query.with_for_update() if lock else query)
 
 
 def get(conn: Connection, pk: int, *, lock: bool = False) -> Person:
     """The person with internal key ``pk`` (which must exist); ``lock`` as in :func:`find`."""
-    return _row_to_person(conn.execute(_get_statement(lock), {"pk": pk}).one())
+    row = _get_statement(lock).first(conn, {"pk": pk})
+    assert row is not None, f"person {pk} vanished inside its transaction"
+    return _row_to_person(row)
 
 
 def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
@@ -137,7 +138,9 @@ def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
     return [_row_to_person(r) for r in rows]
 
 
-_INSERT_PERSON = people.insert().returning(people.c.pk)
+_INSERT_PERSON = Prepared(
+    people.insert().returning(people.c.pk), json=("attributes", "attribute_ts")
+)
 
 
 def insert(
@@ -152,30 +155,31 @@ def insert(
 ) -> int:
     """Create a person; a unique-key clash raises ``IntegrityError`` (the caller retries)."""
     email = identifiers.get("email")
-    return int(
-        conn.execute(
-            _INSERT_PERSON,
-            dict(
-                workspace_id=ws,
-                cio_id=cio_id,
-                external_id=identifiers.get("id"),
-                email=email,
-                email_key=None if email is None else email_key(email),
-                attributes=attributes,
-                attribute_ts=attribute_ts,
-                created_at=now,
-                updated_at=now,
-            ),
-        ).scalar_one()
+    row = _INSERT_PERSON.first(
+        conn,
+        dict(
+            workspace_id=ws,
+            cio_id=cio_id,
+            external_id=identifiers.get("id"),
+            email=email,
+            email_key=None if email is None else email_key(email),
+            attributes=attributes,
+            attribute_ts=attribute_ts,
+            created_at=now,
+            updated_at=now,
+        ),
     )
+    assert row is not None
+    return int(row[0])
 
 
 @functools.cache
-def _update_statement(columns: frozenset[str]) -> sa.Update:
-    return (
+def _update_statement(columns: frozenset[str]) -> Prepared:
+    return Prepared(
         people.update()
         .where(people.c.pk == sa.bindparam("person_pk"))
-        .values({name: sa.bindparam(name) for name in columns})
+        .values({name: sa.bindparam(name, type_=people.c[name].type) for name in columns}),
+        json=("attributes", "attribute_ts"),
     )
 
 
@@ -200,7 +204,7 @@ def save(
         values["attributes"] = attributes
     if attribute_ts is not None:
         values["attribute_ts"] = attribute_ts
-    conn.execute(_update_statement(frozenset(values)), {"person_pk": pk, **values})
+    _update_statement(frozenset(values)).run(conn, {"person_pk": pk, **values})
 
 
 def delete(conn: Connection, pk: int) -> None:
@@ -311,7 +315,7 @@ def move_belongings(conn: Connection, from_pk: int, to_pk: int) -> None:
 
 
 @functools.cache
-def _suppressed_statement(count: int) -> sa.Select[Any]:
+def _suppressed_statement(count: int) -> Prepared:
     pairs = (
         sa.and_(
             suppressions.c.kind == sa.bindparam(f"kind{i}"),
@@ -319,7 +323,7 @@ def _suppressed_statement(count: int) -> sa.Select[Any]:
         )
         for i in range(count)
     )
-    return (
+    return Prepared(
         sa.select(suppressions.c.pk)
         .where(suppressions.c.workspace_id == sa.bindparam("ws"), sa.or_(*pairs))
         .limit(1)
@@ -334,7 +338,7 @@ def suppressed(conn: Connection, ws: int, idents: Sequence[Identifier]) -> bool:
     for i, ident in enumerate(idents):
         params[f"kind{i}"] = ident.kind
         params[f"key{i}"] = ident.key
-    return conn.execute(_suppressed_statement(len(idents)), params).first() is not None
+    return _suppressed_statement(len(idents)).first(conn, params) is not None
 
 
 def suppress(conn: Connection, ws: int, idents: Iterable[Identifier], block: str, now: int) -> None:
