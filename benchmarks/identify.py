@@ -69,20 +69,28 @@ def rss_now_mb(pid: int) -> float:
     return float("nan")
 
 
-def parse_wrk(output: str) -> dict[str, float]:
-    def ms(text: str) -> float:
-        value = float(re.match(r"[\d.]+", text).group())  # type: ignore[union-attr]
-        return (
-            value / 1000
-            if text.endswith("us")
-            else value * 1000
-            if text.endswith("s") and not text.endswith("ms")
-            else value
-        )
+def _ms(text: str) -> float:
+    """A wrk duration ("812.00us", "1.23ms", "1.02s") in milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk duration {text!r}")
+    return (
+        float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[match.group(2)]
+    )
 
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+
+def _field(pattern: str, output: str) -> str:
+    match = re.search(pattern, output)
+    if match is None:
+        raise ValueError(f"wrk output lacks {pattern!r}:\n{output}")
+    return match.group(1)
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms) and error counts from ``wrk --latency`` output."""
+    rps = float(_field(r"Requests/sec:\s+([\d.]+)", output))
+    p50 = _ms(_field(r"\n\s*50%[ \t]+(\S+)", output))
+    p99 = _ms(_field(r"\n\s*99%[ \t]+(\S+)", output))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
     return {
@@ -199,65 +207,77 @@ def count_rows(path: Path, sql: str) -> int:
         conn.close()
 
 
+def start(cmd: list[str], ready_url: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(ready_url, proc)
+    return proc
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating floor/Patron rounds")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="patron-bench-"))
-    results: dict[str, dict[str, float]] = {}
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        # The floor.
-        port = free_port()
-        floor = subprocess.Popen(
-            [sys.executable, str(HERE / "floor_app.py"), str(port), str(work / "floor.db"), "FULL"]
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/", floor)
-        load(base, "", 2, args.connections)  # warm-up
-        results["floor"] = load(base, "", args.duration, args.connections)
-        results["floor"]["rss_mb"] = rss_peak_mb(floor.pid)
-        floor.terminate()
-        floor.wait()
-
-        # Patron.
-        port = free_port()
+        floor_port, patron_port = free_port(), free_port()
+        floor_base = f"http://127.0.0.1:{floor_port}"
+        patron_base = f"http://127.0.0.1:{patron_port}"
+        floor_cmd = [sys.executable, str(HERE / "floor_app.py"), str(floor_port)]
+        floor = start([*floor_cmd, str(work / "floor.db"), "FULL"], floor_base + "/")
+        procs.append(floor)
         creds_file = work / "creds.json"
-        patron = subprocess.Popen(
-            [PATRON, "serve", "--port", str(port), "--database", f"sqlite:///{work / 'patron.db'}",
-             "--credentials-file", str(creds_file), "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
+        patron = start(
+            [PATRON, "serve", "--port", str(patron_port), "--database",
+             f"sqlite:///{work / 'patron.db'}", "--credentials-file", str(creds_file),
+             "--log-level", "warning"],
+            patron_base + "/healthz",
         )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/healthz", patron)
+        procs.append(patron)
         creds = json.loads(creds_file.read_text())
         auth = base64.b64encode(f"{creds['site_id']}:{creds['track_api_key']}".encode()).decode()
         idle_rss = rss_now_mb(patron.pid)
-        load(base, auth, 2, args.connections)  # warm-up
-        results["patron"] = load(base, auth, args.duration, args.connections)
+        load(floor_base, "", 2, args.connections)  # warm-up
+        load(patron_base, auth, 2, args.connections)
+        floor_runs, patron_runs = [], []
+        for _ in range(args.rounds):
+            floor_runs.append(load(floor_base, "", args.duration, args.connections))
+            patron_runs.append(load(patron_base, auth, args.duration, args.connections))
+        results = {"floor": median_of(floor_runs), "patron": median_of(patron_runs)}
+        results["floor"]["rss_mb"] = rss_peak_mb(floor.pid)
         results["patron"]["rss_mb"] = rss_peak_mb(patron.pid)
-        results["patron@1k/s"] = load(base, auth, args.duration, 20, rate=1000)
+        results["patron@1k/s"] = load(patron_base, auth, args.duration, 20, rate=1000)
         results["patron@1k/s"]["rss_mb"] = rss_peak_mb(patron.pid)
-        patron.terminate()
-        patron.wait()
-        people = count_rows(work / "patron.db", "SELECT count(*) FROM people")
+        ratios = [p["rps"] / f["rps"] for f, p in zip(floor_runs, patron_runs, strict=True)]
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    people = count_rows(work / "patron.db", "SELECT count(*) FROM people")
+    shutil.rmtree(work, ignore_errors=True)
 
-    print(
-        f"\n{'run':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'peak RSS MB':>12}"
-    )
+    print(f"\n{'run':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'RSS MB':>8}")
     for name, r in results.items():
         print(
-            f"{name:14} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8.0f} {r['rss_mb']:12.1f}"
+            f"{name:14} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
+            f"{r['non2xx']:8.0f} {r['rss_mb']:8.1f}"
         )
-    ratio = results["patron"]["rps"] / results["floor"]["rps"]
-    print(f"\nPatron / floor throughput: {ratio:.2f}  (target >= 0.70)")
+    print(
+        f"\nPatron / floor throughput per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f} (target >= 0.70)"
+    )
     print(f"Patron p99 at 1,000 req/s: {results['patron@1k/s']['p99']:.2f} ms (target < 10 ms)")
     print(
-        f"Patron RSS: idle {idle_rss:.1f} MB, peak under load {results['patron']['rss_mb']:.1f} MB (target < 150 MB)"
+        f"Patron RSS: idle {idle_rss:.1f} MB, peak under load "
+        f"{results['patron@1k/s']['rss_mb']:.1f} MB (target < 150 MB)"
     )
     print(f"People stored: {people} (ids drawn from a pool of 100,000)")
 

@@ -97,7 +97,14 @@ def serve(
     _print_banner(base, creds, db)
     app = create_app(settings, db)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=log_level == "debug",
+            proxy_headers=False,
+        )
     finally:
         db.close()
 

@@ -26,7 +26,8 @@ def _insert_deduplicated(dialect_name: str) -> Prepared:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     return Prepared(
         dialect.insert(activities).on_conflict_do_nothing(
-            index_elements=["workspace_id", "event_id"]
+            index_elements=["workspace_id", "event_id"],
+            index_where=activities.c.event_id.isnot(None),
         ),
         json=("data",),
     )

@@ -33,6 +33,7 @@ T = TypeVar("T")
 log = logging.getLogger("patron.store")
 
 _RETRIES = 5
+CHECKPOINT_SECONDS = 1.0
 # Errors the client caused: roll back that one function and report them, never retry.
 _CLIENT_ERRORS = (InvalidInput, NotFound)
 
@@ -85,6 +86,10 @@ def create_engine(url: str, *, pool_size: int = 5, for_writes: bool = False) -> 
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        if for_writes:
+            # Checkpoints run on their own thread (Database._checkpoint_loop), so that a
+            # commit never stalls while the WAL is copied into the database file.
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -160,6 +165,13 @@ class Database:
         for t in self._writers:
             t.start()
         self._closed = False
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if self.sqlite:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="patron-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -289,6 +301,20 @@ class Database:
         with self.read_engine.connect() as conn, conn.begin():
             return fn(conn)
 
+    # -- SQLite checkpoints -------------------------------------------------------------
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stopping.wait(CHECKPOINT_SECONDS):
+            self.checkpoint("PASSIVE")
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the SQLite WAL into the database file (PASSIVE never blocks writers)."""
+        try:
+            with self.read_engine.connect() as conn:
+                conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")
+        except sa.exc.DBAPIError:
+            log.warning("WAL checkpoint (%s) failed", mode, exc_info=True)
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -300,6 +326,10 @@ class Database:
             self._queue.put(_STOP)
         for t in self._writers:
             t.join(timeout=30)
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=30)
+            self.checkpoint("TRUNCATE")
         self._readers.shutdown(wait=True)
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:

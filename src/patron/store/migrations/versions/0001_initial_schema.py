@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 21:57:41.155763
+Create Date: 2026-11-23 22:53:06.397206
 """
 
 from __future__ import annotations
@@ -54,11 +54,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_changes")),
     )
-    with op.batch_alter_table("changes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_changes_workspace_id_seq"), ["workspace_id", "seq"], unique=False
-        )
-
     op.create_table(
         "delivery_metrics",
         sa.Column(
@@ -206,15 +201,14 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_activities")),
-        sa.UniqueConstraint(
-            "workspace_id", "event_id", name=op.f("uq_activities_workspace_id_event_id")
-        ),
     )
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_activities_workspace_id_anonymous_id"),
             ["workspace_id", "anonymous_id"],
             unique=False,
+            sqlite_where=sa.text("anonymous_id IS NOT NULL"),
+            postgresql_where=sa.text("anonymous_id IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_activities_workspace_id_person_pk_timestamp_seq"),
@@ -225,6 +219,13 @@ def upgrade() -> None:
             batch_op.f("ix_activities_workspace_id_timestamp_seq"),
             ["workspace_id", "timestamp", "seq"],
             unique=False,
+        )
+        batch_op.create_index(
+            "uq_activities_workspace_id_event_id",
+            ["workspace_id", "event_id"],
+            unique=True,
+            sqlite_where=sa.text("event_id IS NOT NULL"),
+            postgresql_where=sa.text("event_id IS NOT NULL"),
         )
 
     op.create_table(
@@ -342,9 +343,18 @@ def downgrade() -> None:
 
     op.drop_table("anonymous_ids")
     with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_activities_workspace_id_event_id",
+            sqlite_where=sa.text("event_id IS NOT NULL"),
+            postgresql_where=sa.text("event_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_activities_workspace_id_timestamp_seq"))
         batch_op.drop_index(batch_op.f("ix_activities_workspace_id_person_pk_timestamp_seq"))
-        batch_op.drop_index(batch_op.f("ix_activities_workspace_id_anonymous_id"))
+        batch_op.drop_index(
+            batch_op.f("ix_activities_workspace_id_anonymous_id"),
+            sqlite_where=sa.text("anonymous_id IS NOT NULL"),
+            postgresql_where=sa.text("anonymous_id IS NOT NULL"),
+        )
 
     op.drop_table("activities")
     with op.batch_alter_table("suppressions", schema=None) as batch_op:
@@ -357,9 +367,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_delivery_metrics_workspace_id_delivery_id"))
 
     op.drop_table("delivery_metrics")
-    with op.batch_alter_table("changes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_changes_workspace_id_seq"))
-
     op.drop_table("changes")
     op.drop_table("workspaces")
     # ### end Alembic commands ###
