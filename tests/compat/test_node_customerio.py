@@ -7,7 +7,6 @@ import os
 import subprocess
 
 from compat_env import node_dir
-
 from live import LiveServer
 
 

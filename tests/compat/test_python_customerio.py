@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 from compat_env import customerio_python
-
 from live import LiveServer
 
 HERE = Path(__file__).parent
