@@ -65,6 +65,17 @@ class LiveServer:
             time.sleep(0.05)
         raise RuntimeError("patron serve did not become ready")
 
+    def client_env(self) -> dict[str, str]:
+        """The environment the client driver scripts read their URL and keys from."""
+        return {
+            **os.environ,
+            "PATRON_URL": self.base,
+            "PATRON_SITE_ID": self.creds["site_id"],
+            "PATRON_TRACK_KEY": self.creds["track_api_key"],
+            "PATRON_APP_KEY": self.creds["app_api_key"],
+            "PATRON_WRITE_KEY": self.creds["pipelines_write_key"],
+        }
+
     @property
     def output(self) -> str:
         return self.log_path.read_text()

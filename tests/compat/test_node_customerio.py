@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 from compat_env import node_dir
@@ -13,13 +12,7 @@ from live import LiveServer
 def test_track_and_api_clients(live_sqlite: LiveServer) -> None:
     folder = node_dir()
     server = live_sqlite
-    env = {
-        **os.environ,
-        "PATRON_URL": server.base,
-        "PATRON_SITE_ID": server.creds["site_id"],
-        "PATRON_TRACK_KEY": server.creds["track_api_key"],
-        "PATRON_APP_KEY": server.creds["app_api_key"],
-    }
+    env = server.client_env()
     result = subprocess.run(
         ["node", "drive_track.mjs"],
         cwd=folder,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -16,12 +15,7 @@ HERE = Path(__file__).parent
 def test_every_track_v1_method(live_sqlite: LiveServer) -> None:
     python = customerio_python()
     server = live_sqlite
-    env = {
-        **os.environ,
-        "PATRON_URL": server.base,
-        "PATRON_SITE_ID": server.creds["site_id"],
-        "PATRON_TRACK_KEY": server.creds["track_api_key"],
-    }
+    env = server.client_env()
     result = subprocess.run(
         [python, str(HERE / "drive_customerio.py")],
         capture_output=True,

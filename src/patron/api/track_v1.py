@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -50,11 +52,24 @@ async def identify(request: Request, rt: Runtime, ws: int) -> Response:
     return await _apply(rt, ws, parse_identify(who, await _body(request, rt)))
 
 
-@track_endpoint()
-async def delete(request: Request, rt: Runtime, ws: int) -> Response:
-    who = _who(request)
-    await _body(request, rt, allow_empty=True)
-    return await _apply(rt, ws, DeletePerson(who))
+def _person_action(
+    make: Callable[[identifiers.Identifier], Operation],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that applies one operation to the person in the path; any body (Python
+    sends ``{}``, Node nothing) must still be valid JSON, and is otherwise ignored."""
+
+    @track_endpoint()
+    async def endpoint(request: Request, rt: Runtime, ws: int) -> Response:
+        who = _who(request)
+        await _body(request, rt, allow_empty=True)
+        return await _apply(rt, ws, make(who))
+
+    return endpoint
+
+
+delete = _person_action(DeletePerson)
+suppress = _person_action(Suppress)
+unsuppress = _person_action(Unsuppress)
 
 
 @track_endpoint()
@@ -69,20 +84,6 @@ async def delete_device(request: Request, rt: Runtime, ws: int) -> Response:
     token = path_param(request, "device_id")
     await _body(request, rt, allow_empty=True)
     return await _apply(rt, ws, DeleteDevice(who, token))
-
-
-@track_endpoint()
-async def suppress(request: Request, rt: Runtime, ws: int) -> Response:
-    who = _who(request)
-    await _body(request, rt, allow_empty=True)
-    return await _apply(rt, ws, Suppress(who))
-
-
-@track_endpoint()
-async def unsuppress(request: Request, rt: Runtime, ws: int) -> Response:
-    who = _who(request)
-    await _body(request, rt, allow_empty=True)
-    return await _apply(rt, ws, Unsuppress(who))
 
 
 @track_endpoint()
