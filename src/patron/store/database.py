@@ -224,8 +224,7 @@ class Database:
             except Exception:
                 conn = self._fresh(conn) if conn.invalidated else conn
             else:
-                for job, value in zip(jobs, values, strict=True):
-                    _resolve(job, True, value)
+                _resolve_all([(job, True, value) for job, value in zip(jobs, values, strict=True)])
                 return conn
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -240,8 +239,7 @@ class Database:
             for job in jobs:
                 conn = self._run_alone(conn, job)
             return conn
-        for job, (ok, value) in zip(jobs, outcomes, strict=True):
-            _resolve(job, ok, value)
+        _resolve_all([(job, ok, value) for job, (ok, value) in zip(jobs, outcomes, strict=True)])
         return conn
 
     def _run_in_savepoint(self, conn: Connection, job: _Job) -> tuple[bool, Any]:
@@ -336,21 +334,28 @@ class Database:
             self.read_engine.dispose()
 
 
+def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:
+    for job, ok, value in outcomes:
+        future = job.future
+        if future.done():  # the caller went away (cancelled request)
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _resolve_all(outcomes: list[tuple[_Job, bool, Any]]) -> None:
+    """Hand results back: one wake-up per event loop for a whole group, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop | None, list[tuple[_Job, bool, Any]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        if loop is None:
+            _settle(items)
+        else:
+            loop.call_soon_threadsafe(_settle, items)
+
+
 def _resolve(job: _Job, ok: bool, value: Any) -> None:
-    future = job.future
-    if job.loop is None:
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-        return
-
-    def settle() -> None:
-        if future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    job.loop.call_soon_threadsafe(settle)
+    _resolve_all([(job, ok, value)])
