@@ -69,14 +69,17 @@ def _has_nul(value: Any) -> bool:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing more than ``limit`` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise InvalidInput(f"request body is larger than the {limit} byte limit", field="body")
+    too_large = InvalidInput(f"request body is larger than the {limit} byte limit", field="body")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise too_large
+        return await request.body()  # the server enforces Content-Length
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise InvalidInput(f"request body is larger than the {limit} byte limit", field="body")
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
