@@ -59,6 +59,32 @@ try:
     bad.identify("nobody", a=1)
 except CustomerIOException as exc:
     out["auth_error"] = str(exc)
+# batch() always builds https://{host}:{port}/api/v2/batch; point it at plain http here.
+v2 = CustomerIO(
+    os.environ["PATRON_SITE_ID"],
+    os.environ["PATRON_TRACK_KEY"],
+    host="127.0.0.1",
+    port=int(base.rsplit(":", 1)[1]),
+    retries=0,
+)
+send = v2.send_request
+v2.send_request = lambda method, url, data: send(
+    method, url.replace("https://", "http://", 1), data
+)
+response = v2.batch(
+    [
+        {
+            "type": "person",
+            "action": "identify",
+            "identifiers": {"id": "py-v2"},
+            "attributes": {"plan": "v2"},
+        },
+        {"type": "person", "action": "event", "identifiers": {"id": "py-v2"}, "name": "batched"},
+        {"type": "person", "action": "event", "identifiers": {"id": "py-v2"}},
+    ]
+)
+out["batch_status"] = response.status_code
+out["batch_errors"] = response.json()["errors"]
 out["cio_id_const"] = CIOID
 print(json.dumps(out))
 sys.exit(0)

@@ -59,5 +59,11 @@ def test_track_and_api_clients(live_sqlite: LiveServer) -> None:
     assert server.person("node-del") is None and server.person("node-sup") is None
     merged = server.person("node-merge-a")
     assert merged is not None and merged["attributes"]["b"] == "2"
+    assert out["entity"] == {}
+    # A 207 resolves with the parsed body: the second operation named two identifiers.
+    assert [e["batch_index"] for e in out["batch"]["errors"]] == [1]
+    v2 = server.person("node-v2")
+    assert v2 is not None and v2["attributes"]["plan"] == "v2"
+    assert [a["name"] for a in server.activities("node-v2", type="event")] == ["batched"]
     form_person = server.person("form@example.com", "email")
     assert form_person is not None and form_person["attributes"]["message"] == "hi"

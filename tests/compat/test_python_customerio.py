@@ -56,5 +56,11 @@ def test_every_track_v1_method(live_sqlite: LiveServer) -> None:
     assert merged["identifiers"]["email"] == "merge-b@example.com"
     assert server.person("py-merge-b") is None
 
+    assert out["batch_status"] == 207
+    assert [(e["batch_index"], e["field"]) for e in out["batch_errors"]] == [(2, "name")]
+    v2 = server.person("py-v2")
+    assert v2 is not None and v2["attributes"]["plan"] == "v2"
+    assert [a["name"] for a in server.activities("py-v2", type="event")] == ["batched"]
+
     assert "400" in out["limit_error"] and "cannot be longer than 1000 bytes" in out["limit_error"]
     assert out["auth_error"].startswith("401") and "Unauthorized request" in out["auth_error"]

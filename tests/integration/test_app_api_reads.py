@@ -84,3 +84,9 @@ def test_workspace_activities_filter_by_customer(api: Api) -> None:
     assert [a["name"] for a in by_cio] == ["mine"]
     everything = {a.get("name") for a in api.activities(None, type="event")}
     assert everything == {"mine", "theirs"}
+
+
+def test_non_ascii_digits_are_not_numbers(api: Api) -> None:
+    for limit in ("²", "٣", "1 0", "-1"):
+        response = api.app("GET", "/v1/activities", params={"limit": limit})
+        assert response.status_code == 400, limit

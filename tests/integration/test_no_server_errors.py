@@ -29,9 +29,11 @@ known_keys = st.sampled_from(
         "_timestamp", "created_at", "unsubscribed", "device", "primary", "secondary",
         "delivery_id", "metric", "event", "unsubscribe", "ids", "cio_subscription_preferences",
         "cio_subscription_preferences.topics.topic_1", "cio_relationships",
+        "batch", "action", "identifiers", "attributes", "token", "primary", "secondary",
     ]
 )  # fmt: skip
 bodies = st.one_of(
+    st.deferred(lambda: v2_bodies),
     st.dictionaries(known_keys, json_values, max_size=6).map(lambda d: json.dumps(d).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=64),
@@ -60,7 +62,36 @@ ROUTES = [
     ("POST", "/v1/customers/attributes"),
     ("GET", "/v1/activities"),
     ("GET", "/v1/customers"),
+    ("POST", "/api/v2/entity"),
+    ("POST", "/api/v2/batch"),
 ]
+# Track v2 operations with plausible types and actions and arbitrary everything else.
+v2_ops = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["person", "object", "delivery", "x"]),
+        "action": st.sampled_from(
+            ["identify", "event", "page", "screen", "add_device", "delete_device", "merge",
+             "suppress", "unsuppress", "delete", "add_relationships", "identify_anonymous"]
+        ),
+    },
+    optional={
+        "identifiers": st.dictionaries(
+            st.sampled_from(["id", "email", "cio_id", "phone", "anonymous_id", "object_id"]),
+            json_values,
+            max_size=2,
+        ),
+        "attributes": json_values,
+        "name": json_values,
+        "device": json_values,
+        "timestamp": json_values,
+        "primary": json_values,
+        "secondary": json_values,
+    },
+)  # fmt: skip
+v2_bodies = st.one_of(
+    v2_ops.map(lambda op: json.dumps(op).encode()),
+    st.lists(v2_ops, max_size=5).map(lambda ops: json.dumps({"batch": ops}).encode()),
+)
 queries = st.dictionaries(
     st.sampled_from(["id_type", "email", "start", "limit", "type", "name", "customer_id"]),
     st.text(max_size=10),
@@ -87,7 +118,12 @@ def check_no_5xx(api: Api, request: tuple[Any, ...]) -> None:
         response = call(method, path, content=body, params=query, headers=headers)
         assert response.status_code < 500, (method, path, body, response.text)
         if response.status_code >= 400 and response.content:
-            assert "meta" in response.json()
+            shape = (
+                "errors" if path.startswith("/api/v2/") and response.status_code != 401 else "meta"
+            )
+            assert shape in response.json(), (path, response.text)
+        if response.status_code == 207:
+            assert all("batch_index" in e for e in response.json()["errors"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

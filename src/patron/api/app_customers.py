@@ -36,7 +36,7 @@ def id_type(request: Request) -> str:
 def page_limit(request: Request) -> int:
     """The ``limit`` query parameter, 1..1000."""
     raw = query_param(request, "limit") or str(DEFAULT_PAGE)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="limit")
     return int(raw)
 

@@ -69,8 +69,10 @@ def _has_nul(value: Any) -> bool:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing more than ``limit`` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    too_large = InvalidInput(f"request body is larger than the {limit} byte limit", field="body")
-    if declared is not None and declared.isdigit():
+    too_large = InvalidInput(
+        f"request body is larger than the {limit} byte limit", field="body", reason="too_large"
+    )
+    if declared is not None and declared.isascii() and declared.isdigit():
         if int(declared) > limit:
             raise too_large
         return await request.body()  # the server enforces Content-Length
@@ -89,12 +91,16 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
     body = await read_body(request, limit)
     if not body.strip():
         if empty is None:
-            raise InvalidInput("request body is empty; a JSON object is required", field="body")
+            raise InvalidInput(
+                "request body is empty; a JSON object is required", field="body", reason="malformed"
+            )
         return empty
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc.msg}", field="body") from exc
+        raise InvalidInput(
+            f"request body is not valid JSON: {exc.msg}", field="body", reason="malformed"
+        ) from exc
     # NUL can only arrive escaped; look for it only when the escape is present.
     if b"u0000" in body and _has_nul(value):
         raise InvalidInput("strings in the request body cannot contain NUL (\\u0000)", field="body")

@@ -6,13 +6,15 @@ from __future__ import annotations
 class InvalidInput(Exception):
     """A client sent something Customer.io would reject with a 400.
 
-    ``messages`` are human-readable and name the offending field or attribute.
+    ``messages`` are human-readable and name the offending field or attribute; ``reason`` is
+    the machine-readable class Track v2 reports (docs/compatibility.md lists them).
     """
 
-    def __init__(self, *messages: str, field: str = "") -> None:
+    def __init__(self, *messages: str, field: str = "", reason: str = "invalid_value") -> None:
         super().__init__("; ".join(messages))
         self.messages = list(messages)
         self.field = field
+        self.reason = reason
 
 
 class NotFound(Exception):

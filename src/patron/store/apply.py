@@ -50,6 +50,36 @@ def apply(conn: Connection, ws: int, ops: Sequence[Operation], now: int | None =
         writer.apply(op)
 
 
+def apply_each(
+    conn: Connection, ws: int, ops: Sequence[Operation], now: int | None = None
+) -> dict[int, InvalidInput]:
+    """Apply ``ops`` in order, each on its own: one that breaks a rule (say, a person's
+    300-attribute limit) is skipped and reported by index, and the others still apply.
+
+    Optimistic: all of them in one savepoint first; only if that fails, one savepoint each.
+    """
+    at = clock.now() if now is None else now
+    savepoint = conn.begin_nested()
+    try:
+        apply(conn, ws, ops, at)
+    except InvalidInput:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+        return {}
+    errors: dict[int, InvalidInput] = {}
+    for index, op in enumerate(ops):
+        savepoint = conn.begin_nested()
+        try:
+            apply(conn, ws, [op], at)
+        except InvalidInput as exc:
+            savepoint.rollback()
+            errors[index] = exc
+        else:
+            savepoint.commit()
+    return errors
+
+
 def _attribute_diff(diff: dict[str, list[Any]]) -> dict[str, Any]:
     return {name: {"from": to_wire(old), "to": to_wire(new)} for name, (old, new) in diff.items()}
 

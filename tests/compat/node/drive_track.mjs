@@ -44,6 +44,11 @@ out.metric = await cio.reportMetric({ delivery_id: "dlv-node", metric: "clicked"
 out.push = await cio.trackPush({ delivery_id: "dlv-node", event: "opened", device_id: "tok-node", timestamp: 1700000000 });
 out.unsubscribeError = await rejected(cio.unsubscribe("no-such-delivery"));
 out.limitError = await rejected(cio.identify("big", { big: "x".repeat(1001) }));
+out.entity = await cio.entity({ type: "person", action: "identify", identifiers: { id: "node-v2" }, attributes: { plan: "v2" } });
+out.batch = await cio.batch([
+  { type: "person", action: "event", identifiers: { id: "node-v2" }, name: "batched", attributes: { n: 1 } },
+  { type: "person", action: "identify", identifiers: { id: "node-v2", email: "two@x.co" } },
+]);
 const bad = new TrackClient(process.env.PATRON_SITE_ID, "wrong", { url: `${base}/api/v1`, retry: { maxRetries: 0 } });
 out.authError = await rejected(bad.identify("nobody", { a: 1 }));
 out.byEmail = await api.getCustomersByEmail("NODE1@example.com");
