@@ -8,12 +8,14 @@ from typing import Any, cast
 from patron.domain.errors import InvalidInput
 from patron.domain.identifiers import Identifier, check_value, looks_like_email, optional_value
 from patron.domain.limits import check_attribute, check_attribute_count
-from patron.domain.operations import Identify
+from patron.domain.operations import Identify, Related
 
 SUBSCRIPTION_PREFERENCES = "cio_subscription_preferences"
 _DOTTED_PREFERENCES = SUBSCRIPTION_PREFERENCES + "."
 # Keys of an identify body that are instructions or identifiers, never plain attributes.
-_IDENTIFY_CONTROL_KEYS = frozenset({"_timestamp", "_update", "id", "email", "anonymous_id"})
+_IDENTIFY_CONTROL_KEYS = frozenset(
+    {"_timestamp", "_update", "id", "email", "anonymous_id", "cio_relationships"}
+)
 
 Attributes = dict[str, Any]
 Timestamps = dict[str, int]
@@ -59,11 +61,12 @@ def parse_identify(who: Identifier, body: dict[str, Any]) -> Identify:
             raise InvalidInput("_update must be a boolean", field="_update")
     assign = _body_identifiers(body)
     anonymous_id = optional_value(body.get("anonymous_id"), "anonymous_id")
-    if "cio_relationships" in body:
-        raise InvalidInput(
-            "cio_relationships needs objects, which this Patron version does not store yet",
-            field="cio_relationships",
-        )
+    add: tuple[Related, ...] = ()
+    remove: tuple[Related, ...] = ()
+    if body.get("cio_relationships") is not None:
+        from patron.domain.objects import parse_v1_relationships  # objects imports this module
+
+        add, remove = parse_v1_relationships(body["cio_relationships"])
     attributes = parse_attribute_map(
         {k: v for k, v in body.items() if k not in _IDENTIFY_CONTROL_KEYS}
     )
@@ -74,6 +77,8 @@ def parse_identify(who: Identifier, body: dict[str, Any]) -> Identify:
         timestamp=parse_unix(body.get("_timestamp"), "_timestamp"),
         update_only=update_only,
         anonymous_id=anonymous_id,
+        add_relationships=add,
+        delete_relationships=remove,
     )
 
 
@@ -112,7 +117,7 @@ def parse_attribute_map(raw: dict[str, Any]) -> Attributes:
 
 
 def apply_changes(
-    current: Attributes, stamps: Timestamps, changes: Attributes, at: int
+    current: Attributes, stamps: Timestamps, changes: Attributes, at: int, *, owner: str = "person"
 ) -> tuple[Attributes, Timestamps, Diff]:
     """Apply attribute ``changes`` made at unix time ``at``.
 
@@ -140,7 +145,7 @@ def apply_changes(
             attrs[target] = new
         if new != old:
             diff[target] = [old, new]
-    check_attribute_count(len(attrs), "on one person")
+    check_attribute_count(len(attrs), f"on one {owner}")
     return attrs, new_stamps, diff
 
 

@@ -18,3 +18,8 @@ def new_key(prefix: str = "") -> str:
 def new_site_id() -> str:
     """A new Track site id: 20 hex digits, as Customer.io's."""
     return secrets.token_hex(10)
+
+
+def new_cio_object_id() -> str:
+    """A new ``cio_object_id``: "ob" and 12 hex digits, like Customer.io's."""
+    return "ob" + secrets.token_hex(6)

@@ -14,6 +14,23 @@ import msgspec
 from patron.domain.identifiers import Identifier
 
 
+class ObjectRef(msgspec.Struct, frozen=True):
+    """An object: ``type_id`` + ``object_id``, or ``cio_object_id`` (existing objects only)."""
+
+    type_id: int | None = None
+    object_id: str | None = None
+    cio_object_id: str | None = None
+
+
+class Related(msgspec.Struct, frozen=True):
+    """One side of a relationship, with the relationship's attributes (``None`` removes)."""
+
+    attributes: dict[str, Any] = {}
+    person: Identifier | None = None
+    anonymous_id: str | None = None
+    object: ObjectRef | None = None
+
+
 class Identify(msgspec.Struct, frozen=True, tag="identify"):
     """Create or update a person.
 
@@ -27,6 +44,38 @@ class Identify(msgspec.Struct, frozen=True, tag="identify"):
     timestamp: int | None = None
     update_only: bool = False
     anonymous_id: str | None = None
+    add_relationships: tuple[Related, ...] = ()
+    delete_relationships: tuple[Related, ...] = ()
+
+
+class PersonRelationships(msgspec.Struct, frozen=True, tag="person_relationships"):
+    """Relate a person to objects (``add``) or remove those relationships."""
+
+    who: Identifier
+    objects: tuple[Related, ...]
+    add: bool
+
+
+class IdentifyObject(msgspec.Struct, frozen=True, tag="identify_object"):
+    """Create or update an object and relate it to people or anonymous ids."""
+
+    object: ObjectRef
+    attributes: dict[str, Any]
+    relationships: tuple[Related, ...] = ()
+
+
+class DeleteObject(msgspec.Struct, frozen=True, tag="delete_object"):
+    """Remove an object and its relationships."""
+
+    object: ObjectRef
+
+
+class ObjectRelationships(msgspec.Struct, frozen=True, tag="object_relationships"):
+    """Relate an object to people (``add``) or remove those relationships."""
+
+    object: ObjectRef
+    people: tuple[Related, ...]
+    add: bool
 
 
 class DeletePerson(msgspec.Struct, frozen=True, tag="delete"):
@@ -114,6 +163,10 @@ class Unsubscribe(msgspec.Struct, frozen=True, tag="unsubscribe"):
 
 Operation = (
     Identify
+    | PersonRelationships
+    | IdentifyObject
+    | DeleteObject
+    | ObjectRelationships
     | DeletePerson
     | TrackEvent
     | AddDevice

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from patron.domain.attributes import parse_identify, parse_unix
 from patron.domain.errors import InvalidInput
 from patron.domain.identifiers import KINDS, Identifier, check_value, from_object
 from patron.domain.limits import json_size
+from patron.domain.objects import (
+    parse_object_attributes,
+    parse_object_ref,
+    related_objects,
+    related_people,
+)
 from patron.domain.operations import (
     DeleteDevice,
+    DeleteObject,
     DeletePerson,
     DeliveryMetric,
+    IdentifyObject,
     Merge,
+    ObjectRelationships,
     Operation,
+    PersonRelationships,
+    Related,
     Suppress,
     Unsuppress,
 )
@@ -78,11 +91,13 @@ def _object(raw: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 def _person_operation(raw: dict[str, Any], action: str) -> Operation:
-    if action in ("add_relationships", "delete_relationships") or "cio_relationships" in raw:
-        raise _fail(
-            "relationships need objects, which this Patron version does not store yet",
-            "cio_relationships",
-            "not_enabled",
+    if action in ("add_relationships", "delete_relationships"):
+        if raw.get("cio_relationships") is None:
+            raise _fail("cio_relationships is required", "cio_relationships", "required")
+        return PersonRelationships(
+            who=_who(raw),
+            objects=related_objects(raw["cio_relationships"]),
+            add=action == "add_relationships",
         )
     if action == "merge":
         return Merge(
@@ -104,7 +119,12 @@ def _person_operation(raw: dict[str, Any], action: str) -> Operation:
     who = _who(raw)
     if action == "identify":
         attributes = _object(raw, "attributes")
-        return parse_identify(who, {**attributes, "_timestamp": raw.get("timestamp")})
+        op = parse_identify(who, {**attributes, "_timestamp": raw.get("timestamp")})
+        if raw.get("cio_relationships") is not None:
+            op = msgspec.structs.replace(
+                op, add_relationships=related_objects(raw["cio_relationships"])
+            )
+        return op
     if action == "add_device":
         return parse_device({"device": raw.get("device")}, who)
     if action == "delete_device":
@@ -116,6 +136,33 @@ def _person_operation(raw: dict[str, Any], action: str) -> Operation:
     if action == "delete":
         return DeletePerson(who)
     return Suppress(who) if action == "suppress" else Unsuppress(who)
+
+
+def _object_operation(raw: dict[str, Any], action: str) -> Operation:
+    ref = parse_object_ref(raw.get("identifiers"))
+    if action == "delete":
+        return DeleteObject(ref)
+    if action in ("identify", "identify_anonymous"):
+        anonymous = action == "identify_anonymous"
+        related = related_people(raw.get("cio_relationships") or [], anonymous=anonymous)
+        if anonymous and raw.get("anonymous_id") not in (None, ""):
+            # The spec's example also puts the anonymous id at the top level.
+            anonymous_id = check_value(raw["anonymous_id"], "anonymous_id")
+            related = (*related, Related(anonymous_id=anonymous_id))
+        if ref.cio_object_id is None and ref.object_id is None:
+            raise _fail("identifiers are required", "identifiers", "required")
+        return IdentifyObject(
+            object=ref,
+            attributes=parse_object_attributes(raw.get("attributes")),
+            relationships=related,
+        )
+    if raw.get("cio_relationships") is None:
+        raise _fail("cio_relationships is required", "cio_relationships", "required")
+    return ObjectRelationships(
+        object=ref,
+        people=related_people(raw["cio_relationships"]),
+        add=action == "add_relationships",
+    )
 
 
 def _delivery_operation(raw: dict[str, Any]) -> Operation:
@@ -163,11 +210,7 @@ def parse_operation(raw: Any) -> Operation:
     if kind == "object":
         if action not in OBJECT_ACTIONS:
             raise _fail(f"unknown object action {action!r}", "action", "invalid_action")
-        raise _fail(
-            "object operations need objects, which this Patron version does not store yet",
-            "type",
-            "not_enabled",
-        )
+        return _object_operation(raw, action)
     if action not in PERSON_ACTIONS:
         raise _fail(f"unknown person action {action!r}", "action", "invalid_action")
     return _person_operation(raw, action)

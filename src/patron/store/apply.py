@@ -23,11 +23,17 @@ from patron.domain.identity import PersonIds, resolve_identify
 from patron.domain.operations import (
     AddDevice,
     DeleteDevice,
+    DeleteObject,
     DeletePerson,
     DeliveryMetric,
     Identify,
+    IdentifyObject,
     Merge,
+    ObjectRef,
+    ObjectRelationships,
     Operation,
+    PersonRelationships,
+    Related,
     SubmitForm,
     Suppress,
     TrackEvent,
@@ -36,6 +42,7 @@ from patron.domain.operations import (
 )
 from patron.domain.values import to_wire
 from patron.store import activities, people
+from patron.store import objects as objects_store
 from patron.store.schema import deliveries, delivery_metrics, forms
 
 FORM_RESERVED_FIELDS = frozenset(
@@ -190,6 +197,8 @@ class _Writer:
                 people.save(self.conn, pk, now=self.now, attribute_ts=stamps)
         if op.anonymous_id is not None:
             self._link_anonymous(op.anonymous_id, pk)
+        self._relate_objects(pk, op.add_relationships, add=True)
+        self._relate_objects(pk, op.delete_relationships, add=False)
 
     def _link_anonymous(self, anonymous_id: str, pk: int) -> None:
         owner = people.anonymous_owner(self.conn, self.ws, anonymous_id)
@@ -203,6 +212,7 @@ class _Writer:
             )
             return
         people.link_anonymous(self.conn, self.ws, anonymous_id, pk, self.now)
+        objects_store.claim_anonymous(self.conn, self.ws, anonymous_id, pk)
         merged = activities.claim_anonymous(self.conn, self.ws, anonymous_id, pk, self.now)
         self._activity("anon_merge", pk, data={"anonymous_id": anonymous_id, "events": merged})
         self._changed(pk, "anonymous_merge")
@@ -295,6 +305,7 @@ class _Writer:
             if getattr(primary, kind) is None and theirs is not None:
                 inherited[kind] = theirs
                 stamps[kind] = secondary.attribute_ts.get(kind, self.now)
+        objects_store.move_to(self.conn, secondary.pk, primary.pk)
         people.move_belongings(self.conn, secondary.pk, primary.pk)
         people.delete(self.conn, secondary.pk)
         people.save(
@@ -326,6 +337,113 @@ class _Writer:
 
     def _unsuppress(self, op: Unsuppress) -> None:
         people.unsuppress(self.conn, self.ws, op.who)
+
+    # -- objects and relationships -------------------------------------------------------------
+
+    def _object(self, ref: ObjectRef, *, create: bool) -> int | None:
+        """The object's key; created when unknown and ``create`` (needs type + object id)."""
+        found = objects_store.find(self.conn, self.ws, ref, lock=True)
+        if found is not None:
+            return found.pk
+        if ref.cio_object_id is not None:
+            if create:
+                raise InvalidInput(
+                    f"no object has cio_object_id {ref.cio_object_id}",
+                    field="identifiers.cio_object_id",
+                    reason="not_found",
+                )
+            return None
+        if not create:
+            return None
+        assert ref.type_id is not None
+        objects_store.ensure_type(self.conn, self.ws, ref.type_id, self.now)
+        return objects_store.insert(
+            self.conn,
+            self.ws,
+            ref,
+            cio_object_id=ids.new_cio_object_id(),
+            attributes={},
+            attribute_ts={},
+            now=self.now,
+        )
+
+    def _relate_objects(self, person_pk: int, related: tuple[Related, ...], *, add: bool) -> None:
+        for rel in related:
+            assert rel.object is not None
+            object_pk = self._object(rel.object, create=add)
+            if object_pk is None:
+                continue
+            if add:
+                objects_store.relate(
+                    self.conn, self.ws, object_pk, person_pk=person_pk,
+                    attributes=rel.attributes, now=self.now,
+                )  # fmt: skip
+            else:
+                objects_store.unrelate(self.conn, object_pk, person_pk=person_pk)
+        if related:
+            kind = "add_relationship" if add else "delete_relationship"
+            self._activity(kind, person_pk, data={"objects": len(related)})
+            self._changed(person_pk, "relationships")
+
+    def _person_pk(self, who: Identifier, *, create: bool) -> int | None:
+        """The person ``who`` names, created if unknown when ``create``; None if blocked."""
+        if self._blocked(who):
+            return None
+        if create:
+            return self._find_or_create(who)
+        person = self._find(who)
+        return None if person is None else person.pk
+
+    def _person_relationships(self, op: PersonRelationships) -> None:
+        pk = self._person_pk(op.who, create=op.add)
+        if pk is not None:
+            self._relate_objects(pk, op.objects, add=op.add)
+
+    def _relate_people(self, object_pk: int, related: tuple[Related, ...], *, add: bool) -> None:
+        for rel in related:
+            person_pk: int | None = None
+            anonymous_id = rel.anonymous_id
+            if rel.person is not None:
+                person_pk = self._person_pk(rel.person, create=add)
+                if person_pk is None:
+                    continue
+            elif anonymous_id is not None:
+                person_pk = people.anonymous_owner(self.conn, self.ws, anonymous_id)
+                if person_pk is not None:
+                    anonymous_id = None
+            if add:
+                objects_store.relate(
+                    self.conn, self.ws, object_pk, person_pk=person_pk,
+                    anonymous_id=anonymous_id, attributes=rel.attributes, now=self.now,
+                )  # fmt: skip
+            else:
+                objects_store.unrelate(
+                    self.conn, object_pk, person_pk=person_pk, anonymous_id=anonymous_id
+                )
+            if person_pk is not None:
+                self._changed(person_pk, "relationships")
+
+    def _identify_object(self, op: IdentifyObject) -> None:
+        object_pk = self._object(op.object, create=True)
+        assert object_pk is not None
+        stored = objects_store.find(self.conn, self.ws, op.object)
+        assert stored is not None
+        attrs, stamps, diff = apply_changes(
+            stored.attributes, stored.attribute_ts, op.attributes, self.now, owner="object"
+        )
+        if diff:
+            objects_store.save(self.conn, object_pk, attrs, stamps, self.now)
+        self._relate_people(object_pk, op.relationships, add=True)
+
+    def _delete_object(self, op: DeleteObject) -> None:
+        found = objects_store.find(self.conn, self.ws, op.object, lock=True)
+        if found is not None:
+            objects_store.delete(self.conn, found.pk)
+
+    def _object_relationships(self, op: ObjectRelationships) -> None:
+        object_pk = self._object(op.object, create=op.add)
+        if object_pk is not None:
+            self._relate_people(object_pk, op.people, add=op.add)
 
     # -- forms and deliveries ------------------------------------------------------------------
 

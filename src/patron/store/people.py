@@ -13,7 +13,14 @@ from sqlalchemy.engine import Connection
 from patron.domain.identifiers import Identifier, email_key
 from patron.domain.identity import PersonIds
 from patron.store.prepared import Prepared, json_value
-from patron.store.schema import activities, anonymous_ids, devices, people, suppressions
+from patron.store.schema import (
+    activities,
+    anonymous_ids,
+    devices,
+    people,
+    relationships,
+    suppressions,
+)
 
 _PERSON_COLUMNS = (
     people.c.pk,
@@ -209,7 +216,7 @@ def save(
 
 def delete(conn: Connection, pk: int) -> None:
     """Remove a person and everything that belongs to them."""
-    for table in (activities, devices, anonymous_ids):
+    for table in (activities, devices, anonymous_ids, relationships):
         conn.execute(table.delete().where(table.c.person_pk == pk))
     conn.execute(people.delete().where(people.c.pk == pk))
 

@@ -186,3 +186,53 @@ changes = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
+
+# Object types exist per workspace; an unknown type id is created on first use.
+object_types = sa.Table(
+    "object_types",
+    metadata,
+    _ws(),
+    sa.Column("type_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "type_id"),
+)
+
+objects = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("type_id", sa.Integer, nullable=False),
+    sa.Column("object_id", sa.String(200), nullable=False),
+    sa.Column("cio_object_id", sa.String(64), nullable=False),
+    sa.Column("attributes", JSON, nullable=False),
+    sa.Column("attribute_ts", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "type_id", "object_id"),
+    sa.UniqueConstraint("workspace_id", "cio_object_id"),
+)
+
+# A relationship joins an object to a person, or to an anonymous id until that id is linked.
+relationships = sa.Table(
+    "relationships",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("object_pk", BigId, sa.ForeignKey("objects.pk", ondelete="CASCADE"), nullable=False),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="CASCADE")),
+    sa.Column("anonymous_id", sa.String(200)),
+    sa.Column("attributes", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "object_pk", "person_pk", unique=True),
+    sa.Index(None, "person_pk"),
+    sa.Index(
+        None,
+        "workspace_id",
+        "anonymous_id",
+        sqlite_where=sa.text("anonymous_id IS NOT NULL"),
+        postgresql_where=sa.text("anonymous_id IS NOT NULL"),
+    ),
+)
