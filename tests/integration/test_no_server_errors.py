@@ -30,6 +30,7 @@ known_keys = st.sampled_from(
         "delivery_id", "metric", "event", "unsubscribe", "ids", "cio_subscription_preferences",
         "cio_subscription_preferences.topics.topic_1", "cio_relationships",
         "batch", "action", "identifiers", "attributes", "token", "primary", "secondary",
+        "object_type_id", "filter",
     ]
 )  # fmt: skip
 bodies = st.one_of(
@@ -64,6 +65,11 @@ ROUTES = [
     ("GET", "/v1/customers"),
     ("POST", "/api/v2/entity"),
     ("POST", "/api/v2/batch"),
+    ("GET", "/v1/object_types"),
+    ("POST", "/v1/objects"),
+    ("GET", "/v1/objects/{s}/{s}/attributes"),
+    ("GET", "/v1/objects/{s}/{s}/relationships"),
+    ("GET", "/v1/customers/{s}/relationships"),
 ]
 # Track v2 operations with plausible types and actions and arbitrary everything else.
 v2_ops = st.fixed_dictionaries(
@@ -76,7 +82,10 @@ v2_ops = st.fixed_dictionaries(
     },
     optional={
         "identifiers": st.dictionaries(
-            st.sampled_from(["id", "email", "cio_id", "phone", "anonymous_id", "object_id"]),
+            st.sampled_from(
+                ["id", "email", "cio_id", "phone", "anonymous_id", "object_id", "object_type_id",
+                 "cio_object_id"]
+            ),
             json_values,
             max_size=2,
         ),
@@ -86,6 +95,7 @@ v2_ops = st.fixed_dictionaries(
         "timestamp": json_values,
         "primary": json_values,
         "secondary": json_values,
+        "cio_relationships": json_values,
     },
 )  # fmt: skip
 v2_bodies = st.one_of(

@@ -63,7 +63,8 @@ def customer_view(conn: Connection, person: people.Person) -> dict[str, Any]:
     }
 
 
-def _person(conn: Connection, ws: int, kind: str, value: str) -> people.Person:
+def find_person(conn: Connection, ws: int, kind: str, value: str) -> people.Person:
+    """The person an App API path names, or 404."""
     person = people.find(conn, ws, Identifier(kind, value))  # type: ignore[arg-type]
     if person is None:
         raise NotFound("The customer_id does not exist.")
@@ -85,7 +86,9 @@ async def by_email(request: Request, rt: Runtime, ws: int) -> Response:
 async def attributes(request: Request, rt: Runtime, ws: int) -> Response:
     kind = id_type(request)
     value = path_param(request, "customer_id")
-    return JSONResponse(await rt.db.read(lambda c: customer_view(c, _person(c, ws, kind, value))))
+    return JSONResponse(
+        await rt.db.read(lambda c: customer_view(c, find_person(c, ws, kind, value)))
+    )
 
 
 @app_endpoint
@@ -135,7 +138,7 @@ async def _activities(
     def load(conn: Connection) -> dict[str, Any]:
         person_pk = None
         if who is not None:
-            person_pk = _person(conn, ws, *who).pk
+            person_pk = find_person(conn, ws, *who).pk
         rows, next_token = activities.page(
             conn,
             ws,
