@@ -87,3 +87,26 @@ def live_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = LiveServer(f"sqlite:///{workdir / 'patron.db'}", workdir)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real ``patron serve`` on a PostgreSQL database of its own."""
+    postgres_or_skip()
+    name = f"patron_live_{uuid.uuid4().hex[:8]}"
+    admin = admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    server = LiveServer(with_database(PG_URL, name), tmp_path_factory.mktemp("live-pg"))
+    yield server
+    server.stop()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live(request: pytest.FixtureRequest) -> LiveServer:
+    """A live server on each database; client tests run against both."""
+    server: LiveServer = request.getfixturevalue(f"live_{request.param}")
+    return server

@@ -9,9 +9,9 @@ from compat_env import node_dir
 from live import LiveServer
 
 
-def test_track_and_api_clients(live_sqlite: LiveServer) -> None:
+def test_track_and_api_clients(live: LiveServer) -> None:
     folder = node_dir()
-    server = live_sqlite
+    server = live
     env = server.client_env()
     result = subprocess.run(
         ["node", "drive_track.mjs"],
@@ -59,7 +59,12 @@ def test_track_and_api_clients(live_sqlite: LiveServer) -> None:
     assert server.person("node-del") is None and server.person("node-sup") is None
     merged = server.person("node-merge-a")
     assert merged is not None and merged["attributes"]["b"] == "2"
-    assert out["entity"] == {}
+    assert out["entity"] == {} and out["objectEntity"] == {}
+    assert out["objectAttributes"]["object"]["attributes"] == {"name": "Acme"}
+    relationships = server.app_get("/v1/customers/node-v2/relationships").json()[
+        "cio_relationships"
+    ]
+    assert [r["identifiers"]["object_id"] for r in relationships] == ["node-acme"]
     # A 207 resolves with the parsed body: the second operation named two identifiers.
     assert [e["batch_index"] for e in out["batch"]["errors"]] == [1]
     v2 = server.person("node-v2")

@@ -12,9 +12,9 @@ from live import LiveServer
 HERE = Path(__file__).parent
 
 
-def test_every_track_v1_method(live_sqlite: LiveServer) -> None:
+def test_every_track_v1_method(live: LiveServer) -> None:
     python = customerio_python()
-    server = live_sqlite
+    server = live
     env = server.client_env()
     result = subprocess.run(
         [python, str(HERE / "drive_customerio.py")],

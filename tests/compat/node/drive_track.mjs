@@ -45,6 +45,7 @@ out.push = await cio.trackPush({ delivery_id: "dlv-node", event: "opened", devic
 out.unsubscribeError = await rejected(cio.unsubscribe("no-such-delivery"));
 out.limitError = await rejected(cio.identify("big", { big: "x".repeat(1001) }));
 out.entity = await cio.entity({ type: "person", action: "identify", identifiers: { id: "node-v2" }, attributes: { plan: "v2" } });
+out.objectEntity = await cio.entity({ type: "object", action: "identify", identifiers: { object_type_id: "1", object_id: "node-acme" }, attributes: { name: "Acme" }, cio_relationships: [{ identifiers: { id: "node-v2" }, relationship_attributes: { role: "admin" } }] });
 out.batch = await cio.batch([
   { type: "person", action: "event", identifiers: { id: "node-v2" }, name: "batched", attributes: { n: 1 } },
   { type: "person", action: "identify", identifiers: { id: "node-v2", email: "two@x.co" } },
@@ -55,6 +56,7 @@ out.byEmail = await api.getCustomersByEmail("NODE1@example.com");
 out.byEmailMissing = await api.getCustomersByEmail("missing@example.com");
 out.attributes = await api.getAttributes("node 1/x", IdentifierType.Id);
 out.attributesMissing = await rejected(api.getAttributes("nobody"));
+out.objectAttributes = await api.request.get(`${base}/v1/objects/1/node-acme/attributes`);
 const badApi = new APIClient("wrong", { url: `${base}/v1`, retry: { maxRetries: 0 } });
 out.apiAuthError = await rejected(badApi.getCustomersByEmail("a@b.co"));
 console.log(JSON.stringify(out));
