@@ -76,6 +76,21 @@ class LiveServer:
             "PATRON_WRITE_KEY": self.creds["pipelines_write_key"],
         }
 
+    def run_client(self, command: list[str], cwd: Path | None = None) -> dict[str, Any]:
+        """Run a client driver script against this server; its stdout is one JSON object."""
+        result = subprocess.run(
+            command,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=self.client_env(),
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        out: dict[str, Any] = json.loads(result.stdout)
+        return out
+
     @property
     def output(self) -> str:
         return self.log_path.read_text()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 from compat_env import node_dir
 from live import LiveServer
 
@@ -12,18 +9,7 @@ from live import LiveServer
 def test_track_and_api_clients(live: LiveServer) -> None:
     folder = node_dir()
     server = live
-    env = server.client_env()
-    result = subprocess.run(
-        ["node", "drive_track.mjs"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    out = server.run_client(["node", "drive_track.mjs"], cwd=folder)
 
     assert out["region"] == {
         "url": server.base,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 from compat_env import customerio_python
@@ -15,17 +13,7 @@ HERE = Path(__file__).parent
 def test_every_track_v1_method(live: LiveServer) -> None:
     python = customerio_python()
     server = live
-    env = server.client_env()
-    result = subprocess.run(
-        [python, str(HERE / "drive_customerio.py")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    out = server.run_client([python, str(HERE / "drive_customerio.py")])
 
     person = server.person("py 1/x")
     assert person is not None

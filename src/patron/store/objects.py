@@ -248,40 +248,30 @@ def types(conn: Connection, ws: int) -> list[Any]:
     )
 
 
-def object_relationships(conn: Connection, object_pk: int, offset: int, limit: int) -> list[Any]:
-    """People related to an object (with relationship attributes), in relationship order."""
-    return list(
-        conn.execute(
-            sa.select(
-                relationships.c.pk,
-                relationships.c.attributes,
-                relationships.c.anonymous_id,
-                people.c.external_id,
-                people.c.email,
-                people.c.cio_id,
-            )
-            .select_from(relationships.outerjoin(people, people.c.pk == relationships.c.person_pk))
-            .where(relationships.c.object_pk == object_pk, relationships.c.pk > offset)
-            .order_by(relationships.c.pk)
-            .limit(limit + 1)
-        )
+def _relationship_page(
+    columns: tuple[Any, ...], joined: Any, owner: Any, owner_pk: int, offset: int, limit: int
+) -> Any:
+    return (
+        sa.select(relationships.c.pk, relationships.c.attributes, *columns)
+        .select_from(joined)
+        .where(owner == owner_pk, relationships.c.pk > offset)
+        .order_by(relationships.c.pk)
+        .limit(limit + 1)
     )
+
+
+def object_relationships(conn: Connection, object_pk: int, offset: int, limit: int) -> list[Any]:
+    """People (or anonymous ids) related to an object, in relationship order, one extra row
+    beyond ``limit`` to tell whether there is a next page."""
+    columns = (relationships.c.anonymous_id, people.c.external_id, people.c.email, people.c.cio_id)
+    joined = relationships.outerjoin(people, people.c.pk == relationships.c.person_pk)
+    query = _relationship_page(columns, joined, relationships.c.object_pk, object_pk, offset, limit)
+    return list(conn.execute(query))
 
 
 def person_relationships(conn: Connection, person_pk: int, offset: int, limit: int) -> list[Any]:
-    """Objects related to a person (with relationship attributes), in relationship order."""
-    return list(
-        conn.execute(
-            sa.select(
-                relationships.c.pk,
-                relationships.c.attributes,
-                objects.c.type_id,
-                objects.c.object_id,
-                objects.c.cio_object_id,
-            )
-            .select_from(relationships.join(objects, objects.c.pk == relationships.c.object_pk))
-            .where(relationships.c.person_pk == person_pk, relationships.c.pk > offset)
-            .order_by(relationships.c.pk)
-            .limit(limit + 1)
-        )
-    )
+    """Objects related to a person, like :func:`object_relationships`."""
+    columns = (objects.c.type_id, objects.c.object_id, objects.c.cio_object_id)
+    joined = relationships.join(objects, objects.c.pk == relationships.c.object_pk)
+    query = _relationship_page(columns, joined, relationships.c.person_pk, person_pk, offset, limit)
+    return list(conn.execute(query))
