@@ -157,6 +157,7 @@ class Database:
         )
         self._batch = max(1, write_batch_size)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._commits = 0  # groups committed; read by the checkpoint thread
         self._readers = ThreadPoolExecutor(read_pool_size, thread_name_prefix="patron-read")
         self._writers = [
             threading.Thread(target=self._writer_loop, name=f"patron-write-{i}", daemon=True)
@@ -211,6 +212,10 @@ class Database:
             conn.close()
 
     def _run_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
+        self._commits += 1
+        return self._apply_group(conn, jobs)
+
+    def _apply_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
         """Apply ``jobs`` in one transaction and commit once.
 
         Optimistic first: no savepoints, since nearly every job succeeds. If any job raises,
@@ -302,8 +307,11 @@ class Database:
     # -- SQLite checkpoints -------------------------------------------------------------
 
     def _checkpoint_loop(self) -> None:
+        seen = self._commits
         while not self._stopping.wait(CHECKPOINT_SECONDS):
-            self.checkpoint("PASSIVE")
+            if self._commits != seen:  # an idle server does no work at all
+                seen = self._commits
+                self.checkpoint("PASSIVE")
 
     def checkpoint(self, mode: str = "PASSIVE") -> None:
         """Copy the SQLite WAL into the database file (PASSIVE never blocks writers)."""
