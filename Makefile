@@ -49,7 +49,7 @@ test-slow: $(STAMP) compat-envs
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk unavailable; using the asyncio load generator")
-	$(BIN)/python benchmarks/identify.py
+	cd benchmarks && ../$(BIN)/python identify.py && ../$(BIN)/python batch.py
 
 clean:
 	rm -rf $(VENV) $(CIO_VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

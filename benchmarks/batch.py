@@ -1,0 +1,154 @@
+"""Track v2 batch ingestion: operations/s against an executemany floor, same run.
+
+Usage: python benchmarks/batch.py [--batches 40] [--clients 4]
+
+- Floor: the same rows (one person upsert and one event insert per pair of operations)
+  written with plain sqlite3 ``executemany``, one transaction per batch, synchronous=FULL.
+- Patron: ``patron serve`` on a fresh SQLite file; ``--clients`` concurrent clients POST
+  ~500 KB ``/api/v2/batch`` bodies of person identify + event operations; every batch must be
+  answered 200 (durable acks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+from identify import PATRON, free_port, rss_peak_mb, wait_ready
+
+MAX_BATCH = 480_000
+
+
+def make_batches(count: int) -> list[bytes]:
+    """``count`` batch bodies just under 500 KB, alternating identify and event operations."""
+    batches = []
+    n = 0
+    for b in range(count):
+        ops: list[str] = []
+        size = 12
+        while True:
+            n += 1
+            person = f"user{n % 200_000}"
+            identify = json.dumps(
+                {
+                    "type": "person",
+                    "action": "identify",
+                    "identifiers": {"id": person},
+                    "attributes": {"plan": "pro", "batch": b, "email": f"{person}@x.co"},
+                }
+            )
+            event = json.dumps({"type": "person", "action": "event",
+                                "identifiers": {"id": person}, "name": "Order Completed",
+                                "attributes": {"total": n % 97}})  # fmt: skip
+            if size + len(identify) + len(event) + 2 > MAX_BATCH:
+                break
+            ops += [identify, event]
+            size += len(identify) + len(event) + 2
+        batches.append(('{"batch":[' + ",".join(ops) + "]}").encode())
+    return batches
+
+
+def floor(batches: list[bytes], path: Path) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE people (id TEXT PRIMARY KEY, attributes TEXT)")
+    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, person TEXT, name TEXT, data TEXT)")
+    ops = 0
+    started = time.perf_counter()
+    for body in batches:
+        items = json.loads(body)["batch"]
+        people = [
+            (o["identifiers"]["id"], json.dumps(o["attributes"]))
+            for o in items
+            if o["action"] == "identify"
+        ]
+        events = [(o["identifiers"]["id"], o["name"], json.dumps(o["attributes"])) for o in items if o["action"] == "event"]  # fmt: skip
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO people VALUES (?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET attributes = excluded.attributes",
+            people,
+        )
+        conn.executemany("INSERT INTO events (person, name, data) VALUES (?, ?, ?)", events)
+        conn.execute("COMMIT")
+        ops += len(items)
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return ops / elapsed
+
+
+def patron(batches: list[bytes], workdir: Path, clients: int) -> tuple[float, float]:
+    port = free_port()
+    creds_file = workdir / "creds.json"
+    proc = subprocess.Popen(
+        [PATRON, "serve", "--port", str(port), "--database", f"sqlite:///{workdir / 'patron.db'}",
+         "--credentials-file", str(creds_file), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/healthz", proc)
+        creds = json.loads(creds_file.read_text())
+        token = base64.b64encode(f"{creds['site_id']}:{creds['track_api_key']}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+        total_ops = sum(body.count(b'"type": "person"') for body in batches)
+        failures: list[str] = []
+        queue = list(batches)
+        lock = threading.Lock()
+
+        def client() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        body = queue.pop()
+                    response = http.post("/api/v2/batch", content=body)
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        if failures:
+            raise SystemExit(f"{len(failures)} batches failed, first: {failures[0]}")
+        return total_ops / elapsed, rss_peak_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    batches = make_batches(args.batches)
+    ops = sum(body.count(b'"type": "person"') for body in batches)
+    with tempfile.TemporaryDirectory(prefix="patron-batch-") as tmp:
+        work = Path(tmp)
+        floor_rate = floor(batches, work / "floor.db")
+        patron_rate, rss = patron(batches, work, args.clients)
+    print(f"{len(batches)} batches of ~{len(batches[0]) // 1000} KB, {ops} operations")
+    print(f"floor (executemany)  {floor_rate:10.0f} ops/s")
+    print(f"Patron /api/v2/batch {patron_rate:10.0f} ops/s   peak RSS {rss:.0f} MB")
+    print(f"Patron / floor: {patron_rate / floor_rate:.2f}   (target: >= 100,000 ops/s)")
+
+
+if __name__ == "__main__":
+    main()
