@@ -71,7 +71,11 @@ def floor(batches: list[bytes], path: Path) -> float:
             for o in items
             if o["action"] == "identify"
         ]
-        events = [(o["identifiers"]["id"], o["name"], json.dumps(o["attributes"])) for o in items if o["action"] == "event"]  # fmt: skip
+        events = [
+            (o["identifiers"]["id"], o["name"], json.dumps(o["attributes"]))
+            for o in items
+            if o["action"] == "event"
+        ]
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO people VALUES (?, ?) "
