@@ -345,16 +345,15 @@ class _Writer:
         found = objects_store.find(self.conn, self.ws, ref, lock=True)
         if found is not None:
             return found.pk
+        return self._create_object(ref, {}, {}) if create else None
+
+    def _create_object(self, ref: ObjectRef, attrs: dict[str, Any], stamps: dict[str, int]) -> int:
         if ref.cio_object_id is not None:
-            if create:
-                raise InvalidInput(
-                    f"no object has cio_object_id {ref.cio_object_id}",
-                    field="identifiers.cio_object_id",
-                    reason="not_found",
-                )
-            return None
-        if not create:
-            return None
+            raise InvalidInput(
+                f"no object has cio_object_id {ref.cio_object_id}",
+                field="identifiers.cio_object_id",
+                reason="not_found",
+            )
         assert ref.type_id is not None
         objects_store.ensure_type(self.conn, self.ws, ref.type_id, self.now)
         return objects_store.insert(
@@ -362,8 +361,8 @@ class _Writer:
             self.ws,
             ref,
             cio_object_id=ids.new_cio_object_id(),
-            attributes={},
-            attribute_ts={},
+            attributes=attrs,
+            attribute_ts=stamps,
             now=self.now,
         )
 
@@ -424,15 +423,17 @@ class _Writer:
                 self._changed(person_pk, "relationships")
 
     def _identify_object(self, op: IdentifyObject) -> None:
-        object_pk = self._object(op.object, create=True)
-        assert object_pk is not None
-        stored = objects_store.find(self.conn, self.ws, op.object)
-        assert stored is not None
+        stored = objects_store.find(self.conn, self.ws, op.object, lock=True)
+        current, stamps = ({}, {}) if stored is None else (stored.attributes, stored.attribute_ts)
         attrs, stamps, diff = apply_changes(
-            stored.attributes, stored.attribute_ts, op.attributes, self.now, owner="object"
+            current, stamps, op.attributes, self.now, owner="object"
         )
-        if diff:
-            objects_store.save(self.conn, object_pk, attrs, stamps, self.now)
+        if stored is None:
+            object_pk = self._create_object(op.object, attrs, stamps)
+        else:
+            object_pk = stored.pk
+            if diff:
+                objects_store.save(self.conn, object_pk, attrs, stamps, self.now)
         self._relate_people(object_pk, op.relationships, add=True)
 
     def _delete_object(self, op: DeleteObject) -> None:
