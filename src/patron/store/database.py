@@ -191,7 +191,7 @@ class Database:
         return result
 
     def _writer_loop(self) -> None:
-        conn = self.write_engine.connect()
+        conn: Connection | None = None
         try:
             while True:
                 first = self._queue.get()
@@ -207,9 +207,25 @@ class Database:
                         self._queue.put(_STOP)
                         break
                     jobs.append(nxt)
-                conn = self._run_group(conn, jobs)
+                try:
+                    conn = self._run_group(conn or self.write_engine.connect(), jobs)
+                except Exception as exc:
+                    # The database is unreachable or the connection broke beyond retrying:
+                    # fail these callers (nothing of theirs committed) and keep serving.
+                    log.exception("writer could not apply %d jobs", len(jobs))
+                    _resolve_all([(job, False, exc) for job in jobs])
+                    conn = self._discard(conn)
         finally:
+            self._discard(conn)
+
+    @staticmethod
+    def _discard(conn: Connection | None) -> None:
+        if conn is None:
+            return
+        try:
             conn.close()
+        except Exception:
+            log.debug("closing a broken connection", exc_info=True)
 
     def _run_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
         self._commits += 1
@@ -286,10 +302,7 @@ class Database:
         return conn
 
     def _fresh(self, conn: Connection) -> Connection:
-        try:
-            conn.close()
-        except Exception:
-            log.debug("closing a failed connection", exc_info=True)
+        self._discard(conn)
         return self.write_engine.connect()
 
     # -- reads ----------------------------------------------------------------------------
