@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///patron.db"
@@ -47,10 +47,6 @@ class Settings:
                 values[f.name] = int(raw) if f.type in ("int", int) else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-    def with_changes(self, **changes: Any) -> Settings:
-        """A copy with some fields replaced."""
-        return replace(self, **changes)
 
 
 def env_var(name: str) -> str:

@@ -156,3 +156,13 @@ def test_values_on_the_wire() -> None:
     assert to_wire(True) == "true"
     assert to_wire({"a": [1]}) == '{"a":[1]}'
     assert to_wire(None) is None
+
+
+def test_paging_tokens() -> None:
+    from patron.domain import cursors
+
+    assert cursors.decode(cursors.encode(1700000000, 42), 2) == (1700000000, 42)
+    assert cursors.decode(cursors.encode(7), 1) == (7,)
+    for bad in ("!!", cursors.encode(1, 2), "", cursors.encode(7)[:-1] + "$"):
+        with pytest.raises(InvalidInput):
+            cursors.decode(bad, 1 if bad != cursors.encode(1, 2) else 3)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from patron.api.app_customers import find_person, id_type, page_limit
 from patron.api.endpoints import Runtime, app_endpoint
 from patron.api.requests import path_param, query_param, read_object
 from patron.api.responses import JSONResponse
+from patron.domain import cursors
 from patron.domain.errors import InvalidInput, NotFound
 from patron.domain.object_filters import matches, parse_filter
 from patron.domain.objects import parse_type_id
@@ -24,26 +24,14 @@ from patron.store import objects as objects_store
 from patron.store.schema import objects
 
 
-def _cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(str(pk).encode()).decode().rstrip("=")
-
-
 def _offset(request: Request) -> int:
     token = query_param(request, "start")
-    if not token:
-        return 0
-    try:
-        value = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if value.isascii() and value.isdigit():
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidInput(f"start '{token[:40]}' is not a valid paging token", field="start")
+    return cursors.decode(token, 1)[0] if token else 0
 
 
 def _page(rows: list[Any], limit: int) -> tuple[list[Any], str]:
     if len(rows) > limit:
-        return rows[:limit], _cursor(rows[limit - 1].pk)
+        return rows[:limit], cursors.encode(rows[limit - 1].pk)
     return rows, ""
 
 

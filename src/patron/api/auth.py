@@ -92,7 +92,3 @@ class CredentialCache:
         if token is None:
             raise Unauthorized
         return await self.key("app", token)
-
-    def forget(self) -> None:
-        """Drop every cached credential (after keys are rotated in this process)."""
-        self._cache.clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 from typing import Any
 
@@ -10,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from patron.domain.errors import InvalidInput
+from patron.domain import cursors
 from patron.store.prepared import Prepared
 from patron.store.schema import activities, changes, people
 
@@ -90,23 +89,6 @@ def log_change(conn: Connection, ws: int, person_pk: int | None, kind: str, now:
 # -- reading --------------------------------------------------------------------------------
 
 
-def encode_cursor(timestamp: int, seq: int) -> str:
-    """An opaque paging token for the position after (timestamp, seq)."""
-    return base64.urlsafe_b64encode(f"{timestamp}:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> tuple[int, int]:
-    """The (timestamp, seq) a paging token stands for."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        ts, seq = base64.urlsafe_b64decode(padded).decode().split(":")
-        return int(ts), int(seq)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            f"start '{token[:40]}' is not a valid paging token", field="start"
-        ) from exc
-
-
 def page(
     conn: Connection,
     ws: int,
@@ -135,7 +117,7 @@ def page(
     if name:
         query = query.where(activities.c.name == name)
     if start:
-        ts, seq = decode_cursor(start)
+        ts, seq = cursors.decode(start, 2)
         query = query.where(
             sa.or_(
                 activities.c.timestamp < ts,
@@ -150,5 +132,5 @@ def page(
     next_token = ""
     if len(rows) > limit:
         rows = rows[:limit]
-        next_token = encode_cursor(rows[-1].timestamp, rows[-1].seq)
+        next_token = cursors.encode(rows[-1].timestamp, rows[-1].seq)
     return rows, next_token

@@ -229,11 +229,6 @@ def move_to(conn: Connection, from_pk: int, to_pk: int) -> None:
     )
 
 
-def delete_for_person(conn: Connection, person_pk: int) -> None:
-    """Remove every relationship of a person (person deleted)."""
-    conn.execute(relationships.delete().where(relationships.c.person_pk == person_pk))
-
-
 # -- reads ---------------------------------------------------------------------------------
 
 

@@ -242,15 +242,6 @@ def link_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: i
     )
 
 
-def anonymous_ids_of(conn: Connection, pk: int) -> list[str]:
-    """Anonymous ids linked to a person."""
-    return list(
-        conn.execute(
-            sa.select(anonymous_ids.c.anonymous_id).where(anonymous_ids.c.person_pk == pk)
-        ).scalars()
-    )
-
-
 # -- devices -------------------------------------------------------------------------------
 
 
