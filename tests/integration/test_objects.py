@@ -251,3 +251,16 @@ def test_golden_rudderstack_group_call(api: Api) -> None:
     assert member["identifiers"]["id"] == "user-7" and member["relationship_attributes"] == {
         "role": "member"
     }
+
+
+def test_relationship_attributes_are_capped_at_300_after_merging(api: Api) -> None:
+    first = {f"a{i}": i for i in range(200)}
+    more = {f"b{i}": i for i in range(150)}
+    v2(api, obj("identify", "acme", cio_relationships=[rel({"id": "u1"}, **first)]))
+    response = api.track(
+        "POST", "/api/v2/batch", {"batch": [obj("add_relationships", "acme",
+                                                cio_relationships=[rel({"id": "u1"}, **more)])]}
+    )  # fmt: skip
+    assert response.status_code == 207 and "300" in response.json()["errors"][0]["message"]
+    (kept,) = related_people(api, "acme")
+    assert set(kept["relationship_attributes"]) == set(first)

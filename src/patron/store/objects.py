@@ -8,6 +8,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from patron.domain.attributes import apply_changes
 from patron.domain.operations import ObjectRef
 from patron.store.schema import object_types, objects, people, relationships
 
@@ -144,18 +145,15 @@ def relate(
     attributes: dict[str, Any],
     now: int,
 ) -> None:
-    """Add a relationship, or merge new attributes into it (``None`` removes one)."""
+    """Add a relationship, or merge new attributes into it (``None`` removes one; at most
+    300 attributes, as for people and objects)."""
     row = conn.execute(
         sa.select(relationships.c.pk, relationships.c.attributes).where(
             _match(object_pk, person_pk, anonymous_id)
         )
     ).first()
-    merged = dict(row.attributes) if row is not None else {}
-    for name, value in attributes.items():
-        if value is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = value
+    current = dict(row.attributes) if row is not None else {}
+    merged, _, _ = apply_changes(current, {}, attributes, now, owner="relationship")
     if row is None:
         conn.execute(
             relationships.insert().values(
