@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from patron.api import app_customers, app_objects, track_v1, track_v2
+from patron.api import app_customers, app_objects, pipelines, track_v1, track_v2
 from patron.api.auth import CredentialCache
 from patron.api.endpoints import Runtime
 from patron.api.requests import RawPathRouting
@@ -67,6 +67,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *track_v2.routes,
             *app_customers.routes,
             *app_objects.routes,
+            *pipelines.routes,
         ],
         middleware=[Middleware(RawPathRouting)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

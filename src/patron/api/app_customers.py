@@ -74,9 +74,13 @@ def find_person(conn: Connection, ws: int, kind: str, value: str) -> people.Pers
 @app_endpoint
 async def by_email(request: Request, rt: Runtime, ws: int) -> Response:
     email = (query_param(request, "email") or "").strip()
-    if not email:
-        raise InvalidInput("email is required", field="email")
-    found = await rt.db.read(lambda c: people.by_email(c, ws, email))
+    digest = (query_param(request, "email_sha256") or "").strip()
+    if not email and not digest:
+        raise InvalidInput("email (or email_sha256) is required", field="email")
+    if email:
+        found = await rt.db.read(lambda c: people.by_email(c, ws, email))
+    else:
+        found = await rt.db.read(lambda c: people.by_email_sha256(c, ws, digest))
     return JSONResponse(
         {"results": [{"id": p.id, "email": p.email, "cio_id": p.cio_id} for p in found]}
     )

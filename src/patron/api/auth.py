@@ -24,18 +24,30 @@ class Unauthorized(Exception):
     """Missing or wrong credentials."""
 
 
-def basic_credentials(request: Request) -> tuple[str, str] | None:
-    """(user, password) from an ``Authorization: Basic`` header."""
+def _basic(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        return base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user, password) from an ``Authorization: Basic`` header."""
+    decoded = _basic(request)
+    if decoded is None:
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None
+
+
+def basic_user(request: Request) -> str | None:
+    """The user part of ``Authorization: Basic`` (a Pipelines write key; any password)."""
+    decoded = _basic(request)
+    return None if decoded is None else decoded.partition(":")[0].strip() or None
 
 
 def bearer_token(request: Request) -> str | None:

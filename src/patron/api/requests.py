@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -88,7 +89,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
     """The body as JSON; an empty body gives ``empty`` (or a 400 when that is None)."""
-    body = await read_body(request, limit)
+    return decode_json(await read_body(request, limit), empty=empty)
+
+
+def decode_json(body: bytes, *, empty: Any = None) -> Any:
+    """``body`` as JSON, refusing NUL in strings; empty gives ``empty`` (or InvalidInput)."""
     if not body.strip():
         if empty is None:
             raise InvalidInput(
@@ -105,6 +110,36 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
     if b"u0000" in body and _has_nul(value):
         raise InvalidInput("strings in the request body cannot contain NUL (\\u0000)", field="body")
     return value
+
+
+async def read_decoded_body(request: Request, limit: int) -> bytes:
+    """The body, gunzipped when ``Content-Encoding: gzip``; ``limit`` bounds the decoded size."""
+    body = await read_body(request, limit)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise InvalidInput(
+            f"Content-Encoding {encoding!r} is not supported (use gzip)",
+            field="Content-Encoding",
+            reason="malformed",
+        )
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        decoded = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(
+            f"request body is not valid gzip: {exc}", field="body", reason="malformed"
+        ) from exc
+    if len(decoded) > limit or inflater.unconsumed_tail:
+        raise InvalidInput(
+            f"request body is larger than the {limit} byte limit once decompressed",
+            field="body",
+            reason="too_large",
+        )
+    if not inflater.eof:
+        raise InvalidInput("request body is truncated gzip", field="body", reason="malformed")
+    return decoded
 
 
 async def read_object(request: Request, limit: int, *, allow_empty: bool = False) -> dict[str, Any]:

@@ -194,3 +194,24 @@ def fill_gaps(
             if name in secondary_stamps:
                 stamps[name] = secondary_stamps[name]
     return attrs, stamps
+
+
+def newer_wins(
+    current: Attributes, stamps: Timestamps, incoming: Attributes, incoming_stamps: Timestamps
+) -> tuple[Attributes, Timestamps, Diff]:
+    """Fold in attributes set elsewhere (an anonymous profile): each one replaces the current
+    value only when it was set strictly later; ties keep the current value."""
+    attrs = dict(current)
+    new_stamps = dict(stamps)
+    diff: Diff = {}
+    for name, value in incoming.items():
+        at = incoming_stamps.get(name, 0)
+        if new_stamps.get(name, -1) >= at:  # set (or removed) on the person since
+            continue
+        old = attrs.get(name)
+        attrs[name] = value
+        new_stamps[name] = at
+        if value != old:
+            diff[name] = [old, value]
+    check_attribute_count(len(attrs), "on one person")
+    return attrs, new_stamps, diff

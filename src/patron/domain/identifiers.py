@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Literal
 
@@ -39,6 +40,11 @@ def looks_like_email(value: str) -> bool:
 def email_key(email: str) -> str:
     """The normalized form used to compare emails."""
     return email.strip().lower()
+
+
+def email_sha256(email: str) -> str:
+    """SHA-256 (hex) of the normalized email: what hashed-email lookups match."""
+    return hashlib.sha256(email_key(email).encode()).hexdigest()
 
 
 def from_path(raw: str) -> Identifier:

@@ -48,6 +48,14 @@ class Identify(msgspec.Struct, frozen=True, tag="identify"):
     delete_relationships: tuple[Related, ...] = ()
 
 
+class IdentifyAnonymous(msgspec.Struct, frozen=True, tag="identify_anonymous"):
+    """Set traits on an anonymous profile; they move to the person the id is linked to."""
+
+    anonymous_id: str
+    attributes: dict[str, Any]
+    timestamp: int | None = None
+
+
 class PersonRelationships(msgspec.Struct, frozen=True, tag="person_relationships"):
     """Relate a person to objects (``add``) or remove those relationships."""
 
@@ -122,6 +130,8 @@ class Merge(msgspec.Struct, frozen=True, tag="merge"):
 
     primary: Identifier
     secondary: Identifier
+    # Pipelines ``alias``: a ``previousId`` that names no person may be an anonymous id.
+    secondary_may_be_anonymous: bool = False
 
 
 class Suppress(msgspec.Struct, frozen=True, tag="suppress"):
@@ -161,8 +171,22 @@ class Unsubscribe(msgspec.Struct, frozen=True, tag="unsubscribe"):
     unsubscribe: bool
 
 
+class RejectedCall(msgspec.Struct, frozen=True, tag="rejected_call"):
+    """A call accepted on the wire (permissive mode) that could not be applied: recorded as a
+    workspace activity so that it is visible instead of silently dropped."""
+
+    source: str
+    reason: str
+    field: str
+    message: str
+    call_type: str | None = None
+    batch_index: int | None = None
+    message_id: str | None = None
+
+
 Operation = (
     Identify
+    | IdentifyAnonymous
     | PersonRelationships
     | IdentifyObject
     | DeleteObject
@@ -177,4 +201,5 @@ Operation = (
     | SubmitForm
     | DeliveryMetric
     | Unsubscribe
+    | RejectedCall
 )

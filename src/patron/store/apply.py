@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.domain import clock, ids
-from patron.domain.attributes import apply_changes, fill_gaps
+from patron.domain.attributes import apply_changes, fill_gaps, newer_wins, parse_identify
 from patron.domain.errors import InvalidInput
-from patron.domain.identifiers import Identifier
+from patron.domain.identifiers import Identifier, looks_like_email
 from patron.domain.identity import PersonIds, resolve_identify
 from patron.domain.operations import (
     AddDevice,
@@ -27,12 +27,14 @@ from patron.domain.operations import (
     DeletePerson,
     DeliveryMetric,
     Identify,
+    IdentifyAnonymous,
     IdentifyObject,
     Merge,
     ObjectRef,
     ObjectRelationships,
     Operation,
     PersonRelationships,
+    RejectedCall,
     Related,
     SubmitForm,
     Suppress,
@@ -214,8 +216,56 @@ class _Writer:
         people.link_anonymous(self.conn, self.ws, anonymous_id, pk, self.now)
         objects_store.claim_anonymous(self.conn, self.ws, anonymous_id, pk)
         merged = activities.claim_anonymous(self.conn, self.ws, anonymous_id, pk, self.now)
-        self._activity("anon_merge", pk, data={"anonymous_id": anonymous_id, "events": merged})
+        traits = self._absorb_anonymous_profile(anonymous_id, pk)
+        self._activity(
+            "anon_merge",
+            pk,
+            data={"anonymous_id": anonymous_id, "events": merged, "attributes": traits},
+        )
         self._changed(pk, "anonymous_merge")
+
+    def _absorb_anonymous_profile(self, anonymous_id: str, pk: int) -> int:
+        """Move an anonymous id's traits to person ``pk``; returns how many changed."""
+        profile = people.anonymous_profile(self.conn, self.ws, anonymous_id)
+        if profile is None:
+            return 0
+        people.drop_anonymous_profile(self.conn, self.ws, anonymous_id)
+        traits, trait_ts = dict(profile[0]), profile[1]
+        email = traits.pop("email", None)
+        person = self._get(pk)
+        attrs, stamps, diff = newer_wins(person.attributes, person.attribute_ts, traits, trait_ts)
+        if diff:
+            people.save(self.conn, pk, now=self.now, attributes=attrs, attribute_ts=stamps)
+            self._activity("attribute_change", pk, data=_attribute_diff(diff))
+        if person.email is None and isinstance(email, str) and looks_like_email(email):
+            # Through identify, so that an email held by someone else is refused as usual.
+            who = Identifier("cio_id", person.cio_id)
+            self._identify(Identify(who=who, attributes={}, assign={"email": email}))
+        return len(diff)
+
+    def _identify_anonymous(self, op: IdentifyAnonymous) -> None:
+        at = self.now if op.timestamp is None else op.timestamp
+        owner = people.anonymous_owner(self.conn, self.ws, op.anonymous_id)
+        if owner is not None:
+            person = self._get(owner)
+            who = Identifier("cio_id", person.cio_id)
+            self._identify(parse_identify(who, {**op.attributes, "_timestamp": at}))
+            return
+        profile = people.anonymous_profile(self.conn, self.ws, op.anonymous_id)
+        current, stamps = profile if profile is not None else ({}, {})
+        attrs, stamps, diff = apply_changes(
+            current, stamps, op.attributes, at, owner="anonymous profile"
+        )
+        people.save_anonymous_profile(
+            self.conn, self.ws, op.anonymous_id, attrs, stamps, now=self.now, new=profile is None
+        )
+        if diff:
+            self._activity(
+                "attribute_change",
+                None,
+                data=_attribute_diff(diff),
+                anonymous_id=op.anonymous_id,
+            )
 
     def _delete(self, op: DeletePerson) -> None:
         person = self._find(op.who)
@@ -291,6 +341,10 @@ class _Writer:
             return
         secondary = self._find(op.secondary)
         if secondary is None:
+            if op.secondary_may_be_anonymous:
+                pk = self._find_or_create(op.primary)
+                if pk is not None:
+                    self._link_anonymous(op.secondary.value, pk)
             return
         primary_pk = self._find_or_create(op.primary)
         if primary_pk is None or primary_pk == secondary.pk:
@@ -514,3 +568,16 @@ class _Writer:
                     attributes={"unsubscribed": op.unsubscribe},
                 )
             )
+
+    def _rejected_call(self, op: RejectedCall) -> None:
+        data: dict[str, Any] = {
+            "source": op.source,
+            "reason": op.reason,
+            "field": op.field,
+            "message": op.message,
+        }
+        if op.batch_index is not None:
+            data["batch_index"] = op.batch_index
+        if op.message_id is not None:
+            data["message_id"] = op.message_id
+        self._activity("rejected_call", None, name=op.call_type, data=data)

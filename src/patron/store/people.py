@@ -10,12 +10,13 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from patron.domain.identifiers import Identifier, email_key
+from patron.domain.identifiers import Identifier, email_key, email_sha256
 from patron.domain.identity import PersonIds
 from patron.store.prepared import Prepared, json_value
 from patron.store.schema import (
     activities,
     anonymous_ids,
+    anonymous_profiles,
     devices,
     people,
     relationships,
@@ -145,6 +146,16 @@ def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
     return [_row_to_person(r) for r in rows]
 
 
+def by_email_sha256(conn: Connection, ws: int, digest: str) -> list[Person]:
+    """People whose normalized email hashes to ``digest`` (zero or one)."""
+    rows = conn.execute(
+        sa.select(*_PERSON_COLUMNS).where(
+            people.c.workspace_id == ws, people.c.email_sha256 == digest.strip().lower()
+        )
+    )
+    return [_row_to_person(r) for r in rows]
+
+
 _INSERT_PERSON = Prepared(
     people.insert().returning(people.c.pk), json=("attributes", "attribute_ts")
 )
@@ -170,6 +181,7 @@ def insert(
             external_id=identifiers.get("id"),
             email=email,
             email_key=None if email is None else email_key(email),
+            email_sha256=None if email is None else email_sha256(email),
             attributes=attributes,
             attribute_ts=attribute_ts,
             created_at=now,
@@ -207,6 +219,7 @@ def save(
         elif kind == "email":
             values["email"] = value
             values["email_key"] = None if value is None else email_key(value)
+            values["email_sha256"] = None if value is None else email_sha256(value)
     if attributes is not None:
         values["attributes"] = attributes
     if attribute_ts is not None:
@@ -239,6 +252,58 @@ def link_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: i
         anonymous_ids.insert().values(
             workspace_id=ws, anonymous_id=anonymous_id, person_pk=pk, linked_at=now
         )
+    )
+
+
+def anonymous_profile(
+    conn: Connection, ws: int, anonymous_id: str
+) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """The traits (and their timestamps) kept for an anonymous id, if any."""
+    row = conn.execute(
+        sa.select(anonymous_profiles.c.attributes, anonymous_profiles.c.attribute_ts).where(
+            anonymous_profiles.c.workspace_id == ws,
+            anonymous_profiles.c.anonymous_id == anonymous_id,
+        )
+    ).first()
+    return None if row is None else (json_value(row[0]), json_value(row[1]))
+
+
+def save_anonymous_profile(
+    conn: Connection,
+    ws: int,
+    anonymous_id: str,
+    attributes: dict[str, Any],
+    attribute_ts: dict[str, int],
+    *,
+    now: int,
+    new: bool,
+) -> None:
+    """Create (``new``) or replace the traits kept for an anonymous id."""
+    table = anonymous_profiles
+    if new:
+        conn.execute(
+            table.insert().values(
+                workspace_id=ws,
+                anonymous_id=anonymous_id,
+                attributes=attributes,
+                attribute_ts=attribute_ts,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return
+    conn.execute(
+        table.update()
+        .where(table.c.workspace_id == ws, table.c.anonymous_id == anonymous_id)
+        .values(attributes=attributes, attribute_ts=attribute_ts, updated_at=now)
+    )
+
+
+def drop_anonymous_profile(conn: Connection, ws: int, anonymous_id: str) -> None:
+    """Forget an anonymous id's traits (they have moved to a person)."""
+    table = anonymous_profiles
+    conn.execute(
+        table.delete().where(table.c.workspace_id == ws, table.c.anonymous_id == anonymous_id)
     )
 
 

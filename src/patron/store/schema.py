@@ -52,6 +52,8 @@ people = sa.Table(
     sa.Column("external_id", sa.String(200)),
     sa.Column("email", sa.String(400)),
     sa.Column("email_key", sa.String(400)),
+    # SHA-256 hex of email_key: lookups by hashed email (docs/pipelines.md).
+    sa.Column("email_sha256", sa.String(64)),
     sa.Column("attributes", JSON, nullable=False),
     sa.Column("attribute_ts", JSON, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
@@ -59,6 +61,7 @@ people = sa.Table(
     sa.UniqueConstraint("workspace_id", "cio_id"),
     sa.UniqueConstraint("workspace_id", "external_id"),
     sa.UniqueConstraint("workspace_id", "email_key"),
+    sa.Index(None, "workspace_id", "email_sha256"),
 )
 
 anonymous_ids = sa.Table(
@@ -70,6 +73,20 @@ anonymous_ids = sa.Table(
     sa.Column("linked_at", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("workspace_id", "anonymous_id"),
     sa.Index(None, "person_pk"),
+)
+
+# Traits of a visitor known only by an anonymous id (Pipelines identify without userId); they
+# move to the person when the anonymous id is linked.
+anonymous_profiles = sa.Table(
+    "anonymous_profiles",
+    metadata,
+    _ws(),
+    sa.Column("anonymous_id", sa.String(200), nullable=False),
+    sa.Column("attributes", JSON, nullable=False),
+    sa.Column("attribute_ts", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "anonymous_id"),
 )
 
 devices = sa.Table(
