@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed-dev
 # Official clients, each in an environment of its own (their packages clash).
 CIO_VENV := .venv-compat-customerio
 CIO_STAMP := $(CIO_VENV)/.installed
+CDP_VENV := .venv-compat-pipelines
+CDP_STAMP := $(CDP_VENV)/.installed
 NODE_DIR := tests/compat/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 export PATRON_COMPAT_CUSTOMERIO_PYTHON := $(CURDIR)/$(CIO_VENV)/bin/python
+export PATRON_COMPAT_PIPELINES_PYTHON := $(CURDIR)/$(CDP_VENV)/bin/python
 export PATRON_COMPAT_NODE_DIR := $(CURDIR)/$(NODE_DIR)
 
 .PHONY: run test test-slow lint typecheck unit bench compat-envs clean
@@ -25,11 +28,17 @@ $(CIO_STAMP):
 	$(CIO_VENV)/bin/pip install -q 'customerio==3.2.0'
 	touch $@
 
+# customerio-cdp-analytics and segment-analytics-python live in different packages, so they share.
+$(CDP_STAMP):
+	$(PYTHON) -m venv $(CDP_VENV)
+	$(CDP_VENV)/bin/pip install -q 'customerio-cdp-analytics==1.1.0' 'segment-analytics-python==2.4.0'
+	touch $@
+
 $(NODE_STAMP): $(NODE_DIR)/package.json
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-compat-envs: $(CIO_STAMP) $(NODE_STAMP)
+compat-envs: $(CIO_STAMP) $(CDP_STAMP) $(NODE_STAMP)
 
 run: $(STAMP)
 	$(BIN)/patron serve --credentials-file .patron/credentials.json
@@ -52,4 +61,4 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python identify.py && ../$(BIN)/python batch.py
 
 clean:
-	rm -rf $(VENV) $(CIO_VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CIO_VENV) $(CDP_VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -30,9 +30,23 @@ def customerio_python() -> str:
     return str(path)
 
 
+def pipelines_python() -> str:
+    """The Python of the virtualenv holding `customerio-cdp-analytics` and
+    `segment-analytics-python`."""
+    path = Path(
+        os.environ.get(
+            "PATRON_COMPAT_PIPELINES_PYTHON", ROOT / ".venv-compat-pipelines" / "bin" / "python"
+        )
+    )
+    if not path.exists():
+        _missing("the Pipelines compat virtualenv")
+    return str(path)
+
+
 def node_dir() -> Path:
     """The folder whose node_modules holds `customerio-node` 5.2.0."""
     path = Path(os.environ.get("PATRON_COMPAT_NODE_DIR", ROOT / "tests" / "compat" / "node"))
-    if not (path / "node_modules" / "customerio-node").exists():
-        _missing("customerio-node")
+    for package in ("customerio-node", "@segment/analytics-node"):
+        if not (path / "node_modules" / package).exists():
+            _missing(package)
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,5 +84,35 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
         upgrade(engine)
         upgrade(engine)
         assert "people" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_0003_backfills_hashed_emails(empty_pair: tuple[str, str]) -> None:
+    url, _ = empty_pair
+    engine = create_engine(url)
+    try:
+        upgrade(engine, "0002")
+        with engine.begin() as conn:
+            ws = conn.execute(
+                sa.text(
+                    "INSERT INTO workspaces (name, site_id, track_key_hash, app_key_hash,"
+                    " pipelines_key_hash, created_at) VALUES ('w', 's', 't', 'a', 'p', 0)"
+                    " RETURNING id"
+                )
+            ).scalar_one()
+            for cio, email in (("c1", "Old@Example.com"), ("c2", None)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO people (workspace_id, cio_id, email, email_key, attributes,"
+                        " attribute_ts, created_at, updated_at)"
+                        " VALUES (:ws, :cio, :email, :key, '{}', '{}', 0, 0)"
+                    ),
+                    {"ws": ws, "cio": cio, "email": email, "key": email and email.lower()},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = dict(conn.execute(sa.text("SELECT cio_id, email_sha256 FROM people")).all())
+        assert rows == {"c1": hashlib.sha256(b"old@example.com").hexdigest(), "c2": None}
     finally:
         engine.dispose()
