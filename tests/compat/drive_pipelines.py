@@ -20,7 +20,7 @@ def on_error(exc, batch):
 
 out = {}
 cio = CioClient(key, host=base, sync_mode=True, on_error=on_error)
-created = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+created = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 cio.identify("cdp-py-1", {"email": "cdp1@example.com", "plan": "pro", "createdAt": created})
 cio.track("cdp-py-1", "Order Completed", {"total": 42}, message_id="cdp-msg-1")
 cio.track("cdp-py-1", "Order Completed", {"total": 42}, message_id="cdp-msg-1")
