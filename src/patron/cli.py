@@ -134,6 +134,7 @@ def _print_banner(base: str, creds: workspaces.Credentials | None, db: Database)
     click.echo(f"Patron {__version__} on {base}  (database: {db.url.split('@')[-1]})")
     click.echo(f"  Track API     {base}/api/v1   (v2: {base}/api/v2)")
     click.echo(f"  App API       {base}/v1")
+    click.echo(f"  Pipelines     {base}/v1   (identify, track, page, screen, group, alias, batch)")
     click.echo(f"  Health        {base}/healthz")
     if creds is None:
         click.echo(
@@ -159,6 +160,10 @@ Node (npm install customerio-node):
     const cio = new TrackClient("{creds.site_id}", "{creds.track_api_key}",
                                 {{ url: "{base}/api/v1" }});
     const api = new APIClient("{creds.app_api_key}", {{ url: "{base}/v1" }});
+
+Data Pipelines (pip install customerio-cdp-analytics):
+    from customerio.analytics import Client
+    analytics = Client("{creds.pipelines_write_key}", host="{base}")
 """
     )
 
