@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import sqlite3
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 from identify import PATRON, free_port, rss_peak_mb, wait_ready
@@ -90,7 +93,9 @@ def floor(batches: list[bytes], path: Path) -> float:
     return ops / elapsed
 
 
-def patron(batches: list[bytes], workdir: Path, clients: int) -> tuple[float, float]:
+@contextlib.contextmanager
+def serve(workdir: Path) -> Iterator[tuple[str, dict[str, Any], subprocess.Popen[bytes]]]:
+    """``patron serve`` on a fresh SQLite file: (base URL, default workspace keys, process)."""
     port = free_port()
     creds_file = workdir / "creds.json"
     proc = subprocess.Popen(
@@ -101,38 +106,55 @@ def patron(batches: list[bytes], workdir: Path, clients: int) -> tuple[float, fl
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/healthz", proc)
-        creds = json.loads(creds_file.read_text())
-        token = base64.b64encode(f"{creds['site_id']}:{creds['track_api_key']}".encode()).decode()
-        headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
-        total_ops = sum(body.count(b'"type": "person"') for body in batches)
-        failures: list[str] = []
-        queue = list(batches)
-        lock = threading.Lock()
-
-        def client() -> None:
-            with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        body = queue.pop()
-                    response = http.post("/api/v2/batch", content=body)
-                    if response.status_code != 200:
-                        failures.append(f"{response.status_code} {response.text[:200]}")
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - started
-        if failures:
-            raise SystemExit(f"{len(failures)} batches failed, first: {failures[0]}")
-        return total_ops / elapsed, rss_peak_mb(proc.pid)
+        yield base, json.loads(creds_file.read_text()), proc
     finally:
         proc.terminate()
         proc.wait()
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """JSON request headers with HTTP Basic credentials."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+
+
+def post_all(
+    base: str, path: str, headers: dict[str, str], bodies: list[bytes], clients: int
+) -> float:
+    """POST every body with ``clients`` concurrent clients; returns seconds. Each must be 200."""
+    failures: list[str] = []
+    queue = list(bodies)
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                response = http.post(path, content=body)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{len(failures)} requests to {path} failed, first: {failures[0]}")
+    return elapsed
+
+
+def patron(batches: list[bytes], workdir: Path, clients: int) -> tuple[float, float]:
+    with serve(workdir) as (base, creds, proc):
+        headers = basic(creds["site_id"], creds["track_api_key"])
+        total_ops = sum(body.count(b'"type": "person"') for body in batches)
+        elapsed = post_all(base, "/api/v2/batch", headers, batches, clients)
+        return total_ops / elapsed, rss_peak_mb(proc.pid)
 
 
 def main() -> None:
