@@ -88,7 +88,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_0003_backfills_hashed_emails(empty_pair: tuple[str, str]) -> None:
+def test_upgrades_keep_data_and_backfill_hashed_emails(empty_pair: tuple[str, str]) -> None:
     url, _ = empty_pair
     engine = create_engine(url)
     try:
@@ -110,9 +110,20 @@ def test_0003_backfills_hashed_emails(empty_pair: tuple[str, str]) -> None:
                     ),
                     {"ws": ws, "cio": cio, "email": email, "key": email and email.lower()},
                 )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO activities (workspace_id, type, timestamp, data, created_at)"
+                    " VALUES (:ws, 'event', 0, '{}', 0)"
+                ),
+                {"ws": ws},
+            )
         upgrade(engine)
         with engine.connect() as conn:
             rows = dict(conn.execute(sa.text("SELECT cio_id, email_sha256 FROM people")).all())
+            kept = conn.execute(sa.text("SELECT count(*) FROM activities")).scalar_one()
+            settings = conn.execute(sa.text("SELECT settings FROM workspaces")).scalar_one()
         assert rows == {"c1": hashlib.sha256(b"old@example.com").hexdigest(), "c2": None}
+        assert kept == 1
+        assert settings in ("{}", {})
     finally:
         engine.dispose()

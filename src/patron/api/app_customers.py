@@ -14,9 +14,9 @@ from patron.api.requests import path_param, query_param, read_object
 from patron.api.responses import JSONResponse
 from patron.domain.attributes import parse_bool_flag
 from patron.domain.errors import InvalidInput, NotFound
-from patron.domain.identifiers import CIO_PREFIX, KINDS, Identifier, check_value
+from patron.domain.identifiers import ALL_KINDS, CIO_PREFIX, Identifier, check_phone, check_value
 from patron.domain.values import to_wire
-from patron.store import activities, people
+from patron.store import activities, people, workspaces
 
 MAX_LOOKUP_IDS = 100
 DEFAULT_PAGE = 50
@@ -26,10 +26,8 @@ MAX_PAGE = 1000
 def id_type(request: Request) -> str:
     """The ``id_type`` query parameter (default ``id``)."""
     kind = query_param(request, "id_type") or "id"
-    if kind == "phone":
-        raise InvalidInput("phone identifiers are not enabled in this workspace", field="id_type")
-    if kind not in KINDS:
-        raise InvalidInput(f"id_type must be one of {', '.join(KINDS)}", field="id_type")
+    if kind not in ALL_KINDS:
+        raise InvalidInput(f"id_type must be one of {', '.join(ALL_KINDS)}", field="id_type")
     return kind
 
 
@@ -49,12 +47,14 @@ def customer_view(conn: Connection, person: people.Person) -> dict[str, Any]:
         attributes["id"] = person.id
     if person.email is not None:
         attributes["email"] = person.email
+    if person.phone is not None:
+        attributes["phone"] = person.phone
     timestamps = {k: int(v) for k, v in person.attribute_ts.items() if k in attributes}
     timestamps.setdefault("cio_id", person.created_at)
     return {
         "customer": {
             "id": person.id,
-            "identifiers": {"id": person.id, "email": person.email, "cio_id": person.cio_id},
+            "identifiers": _identifiers(person),
             "attributes": attributes,
             "timestamps": timestamps,
             "unsubscribed": parse_bool_flag(person.attributes.get("unsubscribed", False)),
@@ -63,8 +63,21 @@ def customer_view(conn: Connection, person: people.Person) -> dict[str, Any]:
     }
 
 
+def _identifiers(person: people.Person) -> dict[str, str | None]:
+    ids = {"id": person.id, "email": person.email, "cio_id": person.cio_id}
+    if person.phone is not None:
+        ids["phone"] = person.phone
+    return ids
+
+
 def find_person(conn: Connection, ws: int, kind: str, value: str) -> people.Person:
     """The person an App API path names, or 404."""
+    if kind == "phone":
+        if not workspaces.settings_of(conn, ws).phone_identifiers:
+            raise InvalidInput(
+                "phone identifiers are not enabled in this workspace", field="id_type"
+            )
+        value = check_phone(value, "customer_id")
     person = people.find(conn, ws, Identifier(kind, value))  # type: ignore[arg-type]
     if person is None:
         raise NotFound("The customer_id does not exist.")
@@ -102,9 +115,13 @@ async def attributes_many(request: Request, rt: Runtime, ws: int) -> Response:
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list) or not 1 <= len(raw_ids) <= MAX_LOOKUP_IDS:
         raise InvalidInput(f"ids must be a list of 1 to {MAX_LOOKUP_IDS} identifiers", field="ids")
-    wanted = [check_value(v, "ids") for v in raw_ids]
+    wanted = [check_phone(v, "ids") if kind == "phone" else check_value(v, "ids") for v in raw_ids]
 
     def load(conn: Connection) -> dict[str, Any]:
+        if kind == "phone" and not workspaces.settings_of(conn, ws).phone_identifiers:
+            raise InvalidInput(
+                "phone identifiers are not enabled in this workspace", field="id_type"
+            )
         found = people.find_many(conn, ws, kind, wanted)
         return {"customers": [customer_view(conn, p) for p in found]}
 

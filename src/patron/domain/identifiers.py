@@ -11,8 +11,12 @@ import msgspec
 from patron.domain.errors import InvalidInput
 from patron.domain.limits import MAX_ID_BYTES
 
-Kind = Literal["id", "email", "cio_id"]
+Kind = Literal["id", "email", "cio_id", "phone"]
 KINDS: tuple[Kind, ...] = ("id", "email", "cio_id")
+# With phone identifiers enabled for the workspace (checked where the workspace is known).
+ALL_KINDS: tuple[Kind, ...] = (*KINDS, "phone")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE_PUNCTUATION = str.maketrans("", "", " -().")
 CIO_PREFIX = "cio_"
 
 # Deliberately loose: Customer.io decides "from the shape of the value", and a stricter
@@ -45,6 +49,27 @@ def email_key(email: str) -> str:
 def email_sha256(email: str) -> str:
     """SHA-256 (hex) of the normalized email: what hashed-email lookups match."""
     return hashlib.sha256(email_key(email).encode()).hexdigest()
+
+
+def check_phone(value: Any, field: str) -> str:
+    """A phone identifier in E.164 form (``+`` and 7 to 15 digits; spaces, dashes, dots and
+    parentheses are dropped)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string in E.164 form (+15551234567)", field=field)
+    phone = value.strip().translate(_PHONE_PUNCTUATION)
+    if not _PHONE.match(phone):
+        raise InvalidInput(
+            f"{field} '{value[:40]}' is not a phone number in E.164 form (+15551234567)",
+            field=field,
+        )
+    return phone
+
+
+def identifier(kind: str, value: Any, field: str) -> Identifier:
+    """An identifier of ``kind`` (one of :data:`ALL_KINDS`) from a request value."""
+    if kind == "phone":
+        return Identifier("phone", check_phone(value, field))
+    return Identifier(kind, check_value(value, field))  # type: ignore[arg-type]
 
 
 def from_path(raw: str) -> Identifier:
@@ -86,7 +111,7 @@ def from_object(obj: Any, field: str) -> Identifier:
     """Exactly one of ``id`` / ``email`` / ``cio_id`` in an object such as a merge side."""
     if not isinstance(obj, dict):
         raise InvalidInput(f"{field} must be an object with one of id, email or cio_id")
-    present = [k for k in KINDS if obj.get(k) not in (None, "")]
+    present = [k for k in ALL_KINDS if obj.get(k) not in (None, "")]
     if len(present) != 1:
         raise InvalidInput(
             "You cannot have multiple identifiers or no identifier in the primary or secondary "
@@ -94,4 +119,4 @@ def from_object(obj: Any, field: str) -> Identifier:
             field=field,
         )
     kind = present[0]
-    return Identifier(kind, check_value(obj[kind], f"{field}.{kind}"))
+    return identifier(kind, obj[kind], f"{field}.{kind}")

@@ -20,6 +20,7 @@ class PersonIds(msgspec.Struct, frozen=True):
     cio_id: str
     id: str | None = None
     email: str | None = None
+    phone: str | None = None
 
     def value(self, kind: str) -> str | None:
         """This person's identifier of the given kind."""
@@ -27,6 +28,8 @@ class PersonIds(msgspec.Struct, frozen=True):
             return self.id
         if kind == "email":
             return self.email
+        if kind == "phone":
+            return self.phone
         return self.cio_id
 
 
@@ -52,7 +55,8 @@ def resolve_identify(
 ) -> Resolution:
     """Decide an identify call.
 
-    ``who`` is the addressed identifier, ``assign`` the ``id``/``email`` named in the body,
+    ``who`` is the addressed identifier, ``assign`` the ``id``/``email`` (and, in workspaces
+    with phone identifiers, ``phone``) named in the body,
     ``holders`` who currently holds each of those (keyed ``"path"`` and by kind).
     """
     addressed = holders.get("path")

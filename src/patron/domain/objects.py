@@ -6,7 +6,7 @@ from typing import Any
 
 from patron.domain.attributes import parse_attribute_map
 from patron.domain.errors import InvalidInput
-from patron.domain.identifiers import KINDS, Identifier, check_value
+from patron.domain.identifiers import ALL_KINDS, check_value, identifier
 from patron.domain.limits import json_size
 from patron.domain.operations import ObjectRef, Related
 
@@ -108,7 +108,7 @@ def related_people(
             )
             out.append(Related(anonymous_id=anonymous_id, attributes=attributes))
             continue
-        if len(present) != 1 or present[0] not in KINDS:
+        if len(present) != 1 or present[0] not in ALL_KINDS:
             expected = "anonymous_id" if anonymous else "one of id, email or cio_id"
             raise InvalidInput(
                 f"{field}.identifiers needs exactly {expected}",
@@ -116,7 +116,7 @@ def related_people(
                 reason="invalid_identifiers",
             )
         kind = present[0]
-        person = Identifier(kind, check_value(identifiers[kind], f"{field}.identifiers.{kind}"))
+        person = identifier(kind, identifiers[kind], f"{field}.identifiers.{kind}")
         out.append(Related(person=person, attributes=attributes))
     return tuple(out)
 

@@ -203,3 +203,15 @@ Operation = (
     | Unsubscribe
     | RejectedCall
 )
+
+
+def names_phone(op: Operation) -> bool:
+    """True when ``op`` addresses a person by phone (allowed only where the workspace says)."""
+    for value in msgspec.structs.astuple(op):
+        if isinstance(value, Identifier) and value.kind == "phone":
+            return True
+        if isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Related) and item.person and item.person.kind == "phone":
+                    return True
+    return False

@@ -8,7 +8,7 @@ import msgspec
 
 from patron.domain.attributes import parse_identify, parse_unix
 from patron.domain.errors import InvalidInput
-from patron.domain.identifiers import KINDS, Identifier, check_value, from_object
+from patron.domain.identifiers import ALL_KINDS, Identifier, check_value, from_object, identifier
 from patron.domain.limits import json_size
 from patron.domain.objects import (
     parse_object_attributes,
@@ -58,13 +58,7 @@ def _person(raw: dict[str, Any], *, allow_anonymous: bool) -> Identifier | str:
     present = [k for k, v in identifiers.items() if v not in (None, "")]
     if present == ["anonymous_id"] and allow_anonymous:
         return check_value(identifiers["anonymous_id"], "identifiers.anonymous_id")
-    if "phone" in present:
-        raise _fail(
-            "phone identifiers are not enabled in this workspace",
-            "identifiers.phone",
-            "not_enabled",
-        )
-    if len(present) != 1 or present[0] not in KINDS:
+    if len(present) != 1 or present[0] not in ALL_KINDS:
         raise _fail(
             "You cannot pass multiple identifiers: identifiers needs exactly one of "
             "id, email or cio_id",
@@ -72,7 +66,8 @@ def _person(raw: dict[str, Any], *, allow_anonymous: bool) -> Identifier | str:
             "invalid_identifiers",
         )
     kind = present[0]
-    return Identifier(kind, check_value(identifiers[kind], f"identifiers.{kind}"))
+    # A phone is checked against the workspace's settings when the operation is applied.
+    return identifier(kind, identifiers[kind], f"identifiers.{kind}")
 
 
 def _who(raw: dict[str, Any]) -> Identifier:

@@ -12,13 +12,14 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.domain import clock, ids
 from patron.domain.attributes import apply_changes, fill_gaps, newer_wins, parse_identify
 from patron.domain.errors import InvalidInput
-from patron.domain.identifiers import Identifier, looks_like_email
+from patron.domain.identifiers import Identifier, check_phone, looks_like_email
 from patron.domain.identity import PersonIds, resolve_identify
 from patron.domain.operations import (
     AddDevice,
@@ -41,9 +42,11 @@ from patron.domain.operations import (
     TrackEvent,
     Unsubscribe,
     Unsuppress,
+    names_phone,
 )
 from patron.domain.values import to_wire
-from patron.store import activities, people
+from patron.domain.workspace_settings import WorkspaceSettings
+from patron.store import activities, people, workspaces
 from patron.store import objects as objects_store
 from patron.store.schema import deliveries, delivery_metrics, forms
 
@@ -89,6 +92,18 @@ def apply_each(
     return errors
 
 
+def _phone_to_identifier(op: Identify) -> Identify:
+    """With phone identifiers enabled, a ``phone`` attribute names the person's phone."""
+    attributes = dict(op.attributes)
+    phone = attributes.pop("phone")
+    if phone is None:
+        return msgspec.structs.replace(op, attributes=attributes)
+    value = check_phone(phone, "phone")
+    if op.who.kind == "phone":
+        return msgspec.structs.replace(op, attributes=attributes)
+    return msgspec.structs.replace(op, attributes=attributes, assign={**op.assign, "phone": value})
+
+
 def _attribute_diff(diff: dict[str, list[Any]]) -> dict[str, Any]:
     return {name: {"from": to_wire(old), "to": to_wire(new)} for name, (old, new) in diff.items()}
 
@@ -98,9 +113,22 @@ class _Writer:
         self.conn = conn
         self.ws = ws
         self.now = now
+        self._workspace_settings: WorkspaceSettings | None = None
 
     def apply(self, op: Operation) -> None:
+        if names_phone(op) and not self._settings().phone_identifiers:
+            raise InvalidInput(
+                "phone identifiers are not enabled in this workspace "
+                "(patron workspace settings NAME --phone-identifiers)",
+                field="identifiers.phone",
+                reason="not_enabled",
+            )
         getattr(self, "_" + str(type(op).__struct_config__.tag))(op)
+
+    def _settings(self) -> WorkspaceSettings:
+        if self._workspace_settings is None:
+            self._workspace_settings = workspaces.settings_of(self.conn, self.ws)
+        return self._workspace_settings
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -153,6 +181,8 @@ class _Writer:
     # -- person operations -------------------------------------------------------------------
 
     def _identify(self, op: Identify) -> None:
+        if "phone" in op.attributes and self._settings().phone_identifiers:
+            op = _phone_to_identifier(op)
         named = [op.who, *(Identifier(k, v) for k, v in op.assign.items())]  # type: ignore[arg-type]
         if self._blocked(*named):
             return
@@ -354,7 +384,7 @@ class _Writer:
             primary.attributes, primary.attribute_ts, secondary.attributes, secondary.attribute_ts
         )
         inherited: dict[str, str | None] = {}
-        for kind in ("id", "email"):
+        for kind in ("id", "email", "phone"):
             theirs = getattr(secondary, kind)
             if getattr(primary, kind) is None and theirs is not None:
                 inherited[kind] = theirs
@@ -384,6 +414,8 @@ class _Writer:
                 blocked.append(Identifier("id", person.id))
             if person.email is not None:
                 blocked.append(Identifier("email", person.email))
+            if person.phone is not None:
+                blocked.append(Identifier("phone", person.phone))
         people.suppress(self.conn, self.ws, blocked, secrets.token_hex(8), self.now)
         if person is not None:
             people.delete(self.conn, person.pk)
@@ -409,7 +441,16 @@ class _Writer:
                 reason="not_found",
             )
         assert ref.type_id is not None
-        objects_store.ensure_type(self.conn, self.ws, ref.type_id, self.now)
+        strict = self._settings().object_types == "strict"
+        if not objects_store.ensure_type(
+            self.conn, self.ws, ref.type_id, self.now, create=not strict
+        ):
+            raise InvalidInput(
+                f"object type {ref.type_id} does not exist in this workspace "
+                "(patron workspace object-type NAME TYPE_ID TYPE_NAME creates it)",
+                field="identifiers.object_type_id",
+                reason="not_found",
+            )
         return objects_store.insert(
             self.conn,
             self.ws,

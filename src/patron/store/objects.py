@@ -59,18 +59,37 @@ def find(conn: Connection, ws: int, ref: ObjectRef, *, lock: bool = False) -> St
     )
 
 
-def ensure_type(conn: Connection, ws: int, type_id: int, now: int) -> None:
-    """Create the object type on first use."""
+def ensure_type(
+    conn: Connection, ws: int, type_id: int, now: int, *, create: bool = True, name: str = ""
+) -> bool:
+    """True when the object type exists, after creating it when unknown and ``create``."""
     exists = conn.execute(
         sa.select(object_types.c.type_id).where(
             object_types.c.workspace_id == ws, object_types.c.type_id == type_id
         )
     ).first()
-    if exists is None:
+    if exists is not None:
+        return True
+    if not create:
+        return False
+    conn.execute(
+        object_types.insert().values(
+            workspace_id=ws,
+            type_id=type_id,
+            name=name or f"Object type {type_id}",
+            created_at=now,
+        )
+    )
+    return True
+
+
+def name_type(conn: Connection, ws: int, type_id: int, name: str, now: int) -> None:
+    """Create object type ``type_id`` called ``name``, or rename it."""
+    if ensure_type(conn, ws, type_id, now, name=name):
         conn.execute(
-            object_types.insert().values(
-                workspace_id=ws, type_id=type_id, name=f"Object type {type_id}", created_at=now
-            )
+            object_types.update()
+            .where(object_types.c.workspace_id == ws, object_types.c.type_id == type_id)
+            .values(name=name)
         )
 
 

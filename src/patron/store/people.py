@@ -28,6 +28,7 @@ _PERSON_COLUMNS = (
     people.c.cio_id,
     people.c.external_id,
     people.c.email,
+    people.c.phone,
     people.c.attributes,
     people.c.attribute_ts,
     people.c.created_at,
@@ -41,6 +42,7 @@ class Person(msgspec.Struct):
     cio_id: str
     id: str | None
     email: str | None
+    phone: str | None
     attributes: dict[str, Any]
     attribute_ts: dict[str, int]
     created_at: int
@@ -49,28 +51,34 @@ class Person(msgspec.Struct):
         """True when this person has ``ident``."""
         if ident.kind == "cio_id":
             return self.cio_id == ident.value
-        mine = self.id if ident.kind == "id" else self.email
+        mine = self.ids().value(ident.kind)
         return mine is not None and Identifier(ident.kind, mine).key == ident.key
 
     def ids(self) -> PersonIds:
         """Just the identifiers, for identity decisions."""
-        return PersonIds(self.pk, self.cio_id, self.id, self.email)
+        return PersonIds(self.pk, self.cio_id, self.id, self.email, self.phone)
 
 
 def _row_to_person(row: Sequence[Any]) -> Person:
-    pk, cio_id, external_id, email, attributes, attribute_ts, created_at = row
+    pk, cio_id, external_id, email, phone, attributes, attribute_ts, created_at = row
     return Person(
         pk=pk,
         cio_id=cio_id,
         id=external_id,
         email=email,
+        phone=phone,
         attributes=dict(json_value(attributes) or {}),
         attribute_ts=dict(json_value(attribute_ts) or {}),
         created_at=created_at,
     )
 
 
-_KEY_COLUMNS = {"id": people.c.external_id, "email": people.c.email_key, "cio_id": people.c.cio_id}
+_KEY_COLUMNS = {
+    "id": people.c.external_id,
+    "email": people.c.email_key,
+    "cio_id": people.c.cio_id,
+    "phone": people.c.phone,
+}
 
 
 # Statements on the ingest path are built once and reused (see patron.store.prepared).
@@ -182,6 +190,7 @@ def insert(
             email=email,
             email_key=None if email is None else email_key(email),
             email_sha256=None if email is None else email_sha256(email),
+            phone=identifiers.get("phone"),
             attributes=attributes,
             attribute_ts=attribute_ts,
             created_at=now,
@@ -220,6 +229,8 @@ def save(
             values["email"] = value
             values["email_key"] = None if value is None else email_key(value)
             values["email_sha256"] = None if value is None else email_sha256(value)
+        elif kind == "phone":
+            values["phone"] = value
     if attributes is not None:
         values["attributes"] = attributes
     if attribute_ts is not None:

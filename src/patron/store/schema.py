@@ -41,6 +41,8 @@ workspaces = sa.Table(
     sa.Column("app_key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("pipelines_key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # domain.workspace_settings.WorkspaceSettings; absent keys take their defaults.
+    sa.Column("settings", JSON, nullable=False, server_default=sa.text("'{}'")),
 )
 
 people = sa.Table(
@@ -54,6 +56,8 @@ people = sa.Table(
     sa.Column("email_key", sa.String(400)),
     # SHA-256 hex of email_key: lookups by hashed email (docs/pipelines.md).
     sa.Column("email_sha256", sa.String(64)),
+    # E.164, only in workspaces with phone identifiers enabled.
+    sa.Column("phone", sa.String(32)),
     sa.Column("attributes", JSON, nullable=False),
     sa.Column("attribute_ts", JSON, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
@@ -61,6 +65,8 @@ people = sa.Table(
     sa.UniqueConstraint("workspace_id", "cio_id"),
     sa.UniqueConstraint("workspace_id", "external_id"),
     sa.UniqueConstraint("workspace_id", "email_key"),
+    # An index, not a constraint: SQLite adds it without rebuilding the table.
+    sa.Index("uq_people_workspace_id_phone", "workspace_id", "phone", unique=True),
     sa.Index(None, "workspace_id", "email_sha256"),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from patron.domain import clock, ids
 from patron.domain.errors import InvalidInput, NotFound
+from patron.domain.workspace_settings import WorkspaceSettings, settings_from
 from patron.store.schema import workspaces
 
 KeyKind = Literal["track", "app", "pipelines"]
@@ -126,3 +127,26 @@ def by_key(conn: Connection, kind: Literal["app", "pipelines"], key: str) -> int
     column = workspaces.c.app_key_hash if kind == "app" else workspaces.c.pipelines_key_hash
     row = conn.execute(sa.select(workspaces.c.id).where(column == digest(key))).first()
     return None if row is None else int(row.id)
+
+
+def settings_of(conn: Connection, ws: int) -> WorkspaceSettings:
+    """A workspace's settings."""
+    raw = conn.execute(sa.select(workspaces.c.settings).where(workspaces.c.id == ws)).scalar()
+    return settings_from(raw)
+
+
+def change_settings(conn: Connection, name: str, **changes: Any) -> WorkspaceSettings:
+    """Change some settings of the workspace called ``name``; returns them all."""
+    row = conn.execute(
+        sa.select(workspaces.c.id, workspaces.c.settings).where(workspaces.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"no workspace named {name!r}")
+    merged = {**msgspec.to_builtins(settings_from(row.settings)), **changes}
+    settings = settings_from(merged)
+    conn.execute(
+        workspaces.update()
+        .where(workspaces.c.id == row.id)
+        .values(settings=msgspec.to_builtins(settings))
+    )
+    return settings
