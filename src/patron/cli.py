@@ -11,7 +11,10 @@ import click
 import msgspec
 
 from patron import __version__
+from patron.domain import clock
+from patron.domain.errors import InvalidInput, NotFound
 from patron.settings import DEFAULT_DATABASE_URL, Settings
+from patron.store import objects as objects_store
 from patron.store import workspaces
 from patron.store.database import Database
 from patron.store.migrate import prepare
@@ -237,3 +240,67 @@ def workspace_rotate(name: str, kind: str | None, database_url: str, as_json: bo
     finally:
         db.close()
     _emit(creds, as_json)
+
+
+@workspace.command("settings")
+@click.argument("name")
+@click.option(
+    "--phone-identifiers/--no-phone-identifiers",
+    default=None,
+    help="Allow people to be addressed by phone (E.164).",
+)
+@click.option(
+    "--object-types",
+    type=click.Choice(["auto", "strict"]),
+    default=None,
+    help="auto: create unknown object types on first use; strict: reject them.",
+)
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def workspace_settings(
+    name: str,
+    phone_identifiers: bool | None,
+    object_types: str | None,
+    database_url: str,
+    as_json: bool,
+) -> None:
+    """Show a workspace's settings, changing those given."""
+    changes: dict[str, Any] = {}
+    if phone_identifiers is not None:
+        changes["phone_identifiers"] = phone_identifiers
+    if object_types is not None:
+        changes["object_types"] = object_types
+    db = _open(database_url)
+    try:
+        settings = db.write_sync(lambda c: workspaces.change_settings(c, name, **changes))
+    except (InvalidInput, NotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    data = msgspec.to_builtins(settings)
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        click.echo(f"{key:20} {json.dumps(value)}")
+
+
+@workspace.command("object-type")
+@click.argument("name")
+@click.argument("type_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("type_name")
+@database_option
+def workspace_object_type(name: str, type_id: int, type_name: str, database_url: str) -> None:
+    """Create object type TYPE_ID called TYPE_NAME in workspace NAME (or rename it)."""
+    db = _open(database_url)
+    try:
+        db.write_sync(
+            lambda c: objects_store.name_type(
+                c, workspaces.id_of(c, name), type_id, type_name, clock.now()
+            )
+        )
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(f"object type {type_id} is {type_name!r} in workspace {name!r}")

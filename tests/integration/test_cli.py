@@ -141,3 +141,35 @@ def test_serve_prints_credentials_and_snippets(tmp_path: Path) -> None:
         assert listed.stdout.count("default") == 1
     finally:
         again.stop()
+
+
+def test_workspace_settings_and_object_types(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'settings.db'}"
+    assert patron("workspace", "create", "acme", "--database", url).returncode == 0
+    shown = patron("workspace", "settings", "acme", "--database", url, "--json")
+    assert json.loads(shown.stdout) == {"phone_identifiers": False, "object_types": "auto"}
+    changed = patron(
+        "workspace", "settings", "acme", "--database", url, "--json",
+        "--phone-identifiers", "--object-types", "strict",
+    )  # fmt: skip
+    assert json.loads(changed.stdout) == {"phone_identifiers": True, "object_types": "strict"}
+    assert json.loads(patron("workspace", "settings", "acme", "--database", url, "--json").stdout)[
+        "phone_identifiers"
+    ]
+    made = patron("workspace", "object-type", "acme", "2", "Accounts", "--database", url)
+    assert made.returncode == 0, made.stderr
+    db = Database(url)
+    try:
+        ws = db.read_sync(lambda c: workspaces.id_of(c, "acme"))
+        names = db.read_sync(
+            lambda c: c.exec_driver_sql(
+                f"SELECT type_id, name FROM object_types WHERE workspace_id = {ws}"
+            ).all()
+        )
+    finally:
+        db.close()
+    assert [tuple(r) for r in names] == [(2, "Accounts")]
+    missing = patron("workspace", "settings", "nope", "--database", url)
+    assert missing.returncode != 0 and "no workspace named 'nope'" in missing.stderr
+    bad = patron("workspace", "settings", "acme", "--database", url, "--object-types", "maybe")
+    assert bad.returncode != 0

@@ -129,6 +129,14 @@ def by_key(conn: Connection, kind: Literal["app", "pipelines"], key: str) -> int
     return None if row is None else int(row.id)
 
 
+def id_of(conn: Connection, name: str) -> int:
+    """The id of the workspace called ``name``."""
+    found = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no workspace named {name!r}")
+    return int(found)
+
+
 def settings_of(conn: Connection, ws: int) -> WorkspaceSettings:
     """A workspace's settings."""
     raw = conn.execute(sa.select(workspaces.c.settings).where(workspaces.c.id == ws)).scalar()
