@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import msgspec
+from sqlalchemy.engine import Connection
 
 from patron import __version__
 from patron.domain import clock
@@ -18,6 +20,8 @@ from patron.store import objects as objects_store
 from patron.store import workspaces
 from patron.store.database import Database
 from patron.store.migrate import prepare
+
+T = TypeVar("T")
 
 database_option = click.option(
     "--database",
@@ -33,6 +37,25 @@ database_option = click.option(
 def _open(url: str) -> Database:
     prepare(url)
     return Database(url, read_pool_size=1)
+
+
+def _write(url: str, fn: Callable[[Connection], T]) -> T:
+    """Run ``fn`` in a write transaction; a user error becomes a clean CLI error."""
+    db = _open(url)
+    try:
+        return db.write_sync(fn)
+    except (InvalidInput, NotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+
+
+def _echo_mapping(data: dict[str, Any], as_json: bool, show: Callable[[Any], str] = str) -> None:
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        click.echo(f"{key:20} {show(value)}")
 
 
 @click.group(context_settings={"auto_envvar_prefix": "PATRON", "show_default": True})
@@ -178,12 +201,7 @@ def workspace() -> None:
 
 def _emit(creds: workspaces.Credentials, as_json: bool) -> None:
     data: dict[str, Any] = msgspec.to_builtins(creds)
-    data = {k: v for k, v in data.items() if v is not None}
-    if as_json:
-        click.echo(json.dumps(data))
-        return
-    for key, value in data.items():
-        click.echo(f"{key:20} {value}")
+    _echo_mapping({k: v for k, v in data.items() if v is not None}, as_json)
 
 
 @workspace.command("create")
@@ -192,14 +210,7 @@ def _emit(creds: workspaces.Credentials, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def workspace_create(name: str, database_url: str, as_json: bool) -> None:
     """Create a workspace and print its credentials (shown only this once)."""
-    db = _open(database_url)
-    try:
-        creds = db.write_sync(lambda c: workspaces.create(c, name))
-    except Exception as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        db.close()
-    _emit(creds, as_json)
+    _emit(_write(database_url, lambda c: workspaces.create(c, name)), as_json)
 
 
 @workspace.command("list")
@@ -232,14 +243,7 @@ def workspace_list(database_url: str, as_json: bool) -> None:
 def workspace_rotate(name: str, kind: str | None, database_url: str, as_json: bool) -> None:
     """Replace a workspace's keys and print the new ones."""
     kinds = workspaces.KEY_KINDS if kind is None else (kind,)
-    db = _open(database_url)
-    try:
-        creds = db.write_sync(lambda c: workspaces.rotate(c, name, kinds))  # type: ignore[arg-type]
-    except Exception as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        db.close()
-    _emit(creds, as_json)
+    _emit(_write(database_url, lambda c: workspaces.rotate(c, name, kinds)), as_json)  # type: ignore[arg-type]
 
 
 @workspace.command("settings")
@@ -270,19 +274,8 @@ def workspace_settings(
         changes["phone_identifiers"] = phone_identifiers
     if object_types is not None:
         changes["object_types"] = object_types
-    db = _open(database_url)
-    try:
-        settings = db.write_sync(lambda c: workspaces.change_settings(c, name, **changes))
-    except (InvalidInput, NotFound) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        db.close()
-    data = msgspec.to_builtins(settings)
-    if as_json:
-        click.echo(json.dumps(data))
-        return
-    for key, value in data.items():
-        click.echo(f"{key:20} {json.dumps(value)}")
+    settings = _write(database_url, lambda c: workspaces.change_settings(c, name, **changes))
+    _echo_mapping(msgspec.to_builtins(settings), as_json, json.dumps)
 
 
 @workspace.command("object-type")
@@ -292,15 +285,10 @@ def workspace_settings(
 @database_option
 def workspace_object_type(name: str, type_id: int, type_name: str, database_url: str) -> None:
     """Create object type TYPE_ID called TYPE_NAME in workspace NAME (or rename it)."""
-    db = _open(database_url)
-    try:
-        db.write_sync(
-            lambda c: objects_store.name_type(
-                c, workspaces.id_of(c, name), type_id, type_name, clock.now()
-            )
-        )
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        db.close()
+    _write(
+        database_url,
+        lambda c: objects_store.name_type(
+            c, workspaces.id_of(c, name), type_id, type_name, clock.now()
+        ),
+    )
     click.echo(f"object type {type_id} is {type_name!r} in workspace {name!r}")
