@@ -23,15 +23,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-$(CIO_STAMP):
+# Each client environment also holds Patron with its pytest plugin, as a user's project would.
+$(CIO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(CIO_VENV)
-	$(CIO_VENV)/bin/pip install -q 'customerio==3.2.0'
+	$(CIO_VENV)/bin/pip install -q 'customerio==3.2.0' -e '.[testing]'
 	touch $@
 
 # customerio-cdp-analytics and segment-analytics-python live in different packages, so they share.
-$(CDP_STAMP):
+$(CDP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(CDP_VENV)
-	$(CDP_VENV)/bin/pip install -q 'customerio-cdp-analytics==1.1.0' 'segment-analytics-python==2.4.0'
+	$(CDP_VENV)/bin/pip install -q 'customerio-cdp-analytics==1.1.0' 'segment-analytics-python==2.4.0' -e '.[testing]'
 	touch $@
 
 $(NODE_STAMP): $(NODE_DIR)/package.json
@@ -41,11 +42,11 @@ $(NODE_STAMP): $(NODE_DIR)/package.json
 compat-envs: $(CIO_STAMP) $(CDP_STAMP) $(NODE_STAMP)
 
 run: $(STAMP)
-	$(BIN)/patron serve --credentials-file .patron/credentials.json
+	$(BIN)/patron serve --dev --credentials-file .patron/credentials.json
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -58,7 +59,7 @@ test-slow: $(STAMP) compat-envs
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk unavailable; using the asyncio load generator")
-	cd benchmarks && ../$(BIN)/python identify.py && ../$(BIN)/python batch.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) $(CIO_VENV) $(CDP_VENV) $(NODE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+
 from identify import PATRON, free_port, rss_peak_mb, wait_ready
+from report import emit, row
 
 MAX_BATCH = 480_000
 
@@ -163,6 +165,7 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--json", help="also write the figures here (benchmarks/report.py)")
     args = parser.parse_args()
     batches = make_batches(args.batches)
     ops = sum(body.count(b'"type": "person"') for body in batches)
@@ -174,6 +177,15 @@ def main() -> None:
     print(f"floor (executemany)  {floor_rate:10.0f} ops/s")
     print(f"Patron /api/v2/batch {patron_rate:10.0f} ops/s   peak RSS {rss:.0f} MB")
     print(f"Patron / floor: {patron_rate / floor_rate:.2f}   (target: >= 100,000 ops/s)")
+    emit(
+        args.json,
+        [
+            row("Track v2 batch", "floor (sqlite3 executemany)", floor_rate, "ops/s"),
+            row("Track v2 batch", "Patron /api/v2/batch", patron_rate, "ops/s", floor_rate,
+                ">= 100,000 ops/s"),
+            row("Track v2 batch", "Patron peak RSS", rss, "MB"),
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ Prints a table and the ratio Patron/floor.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
+import itertools
 import json
 import os
 import random
@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
+
+import loadgen
+from report import emit, row
 
 HERE = Path(__file__).parent
 PATRON = str(Path(sys.executable).with_name("patron"))
@@ -121,73 +124,25 @@ def run_wrk(base: str, auth: str, duration: int, connections: int) -> dict[str, 
 # -- built-in load generator (for machines without wrk, and for the fixed-rate run) ----------
 
 
-async def _one_connection(
-    host: str,
-    port: int,
-    auth: str,
-    deadline: float,
-    interval: float | None,
-    latencies: list[float],
-    statuses: list[int],
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    # Stagger the connections over one interval, so that arrivals are spread evenly rather
-    # than in synchronized bursts.
-    next_at = time.perf_counter() + (random.uniform(0, interval) if interval else 0.0)
-    counter = 0
-    while time.perf_counter() < deadline:
-        if interval is not None:
-            next_at += interval
-            delay = next_at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        counter += 1
-        ident = random.randint(1, 100_000)
-        body = json.dumps(
-            {"email": f"user{ident}@example.com", "plan": "pro", "visits": counter}
-        ).encode()
-        head = (
-            f"PUT /api/v1/customers/user{ident} HTTP/1.1\r\nHost: {host}\r\n"
-            f"Authorization: Basic {auth}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        started = time.perf_counter()
-        writer.write(head + body)
-        status_line = await reader.readline()
-        length = 0
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        latencies.append((time.perf_counter() - started) * 1000)
-        statuses.append(int(status_line.split()[1]))
-    writer.close()
-
-
-async def _load(
+def _load(
     base: str, auth: str, duration: float, connections: int, rate: float | None
 ) -> dict[str, float]:
-    host, port = base.removeprefix("http://").split(":")
-    latencies: list[float] = []
-    statuses: list[int] = []
-    deadline = time.perf_counter() + duration
-    interval = None if rate is None else connections / rate
-    await asyncio.gather(
-        *(
-            _one_connection(host, int(port), auth, deadline, interval, latencies, statuses)
-            for _ in range(connections)
-        )
-    )
-    latencies.sort()
+    header = f"Basic {auth}"
+    counter = itertools.count(1)
+
+    def next_call() -> loadgen.Call:
+        ident = random.randint(1, 100_000)
+        body = {"email": f"user{ident}@example.com", "plan": "pro", "visits": next(counter)}
+        return loadgen.Call("PUT", f"/api/v1/customers/user{ident}", body, header)
+
+    results = loadgen.run(base, next_call, seconds=duration, connections=connections, rate=rate)
+    latencies = sorted(results.latencies_ms)
     return {
         "rps": len(latencies) / duration,
         "p50": statistics.median(latencies),
         "p99": latencies[int(len(latencies) * 0.99) - 1],
-        "non2xx": float(sum(1 for s in statuses if s >= 300)),
-        "socket_errors": 0.0,
+        "non2xx": float(sum(1 for _, s in results.answered if s >= 300)),
+        "socket_errors": float(len(results.errors)),
     }
 
 
@@ -196,7 +151,7 @@ def load(
 ) -> dict[str, float]:
     if rate is None and shutil.which("wrk"):
         return run_wrk(base, auth, int(duration), connections)
-    return asyncio.run(_load(base, auth, duration, connections, rate))
+    return _load(base, auth, duration, connections, rate)
 
 
 def count_rows(path: Path, sql: str) -> int:
@@ -224,6 +179,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating floor/Patron rounds")
+    parser.add_argument("--json", help="also write the figures here (benchmarks/report.py)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="patron-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
@@ -280,6 +236,21 @@ def main() -> None:
         f"{results['patron@1k/s']['rss_mb']:.1f} MB (target < 150 MB)"
     )
     print(f"People stored: {people} (ids drawn from a pool of 100,000)")
+    floor_rps, at_1k = results["floor"]["rps"], results["patron@1k/s"]
+    emit(
+        args.json,
+        [
+            row("identify", "floor", floor_rps, "req/s"),
+            row("identify", "Patron (median of rounds)", results["patron"]["rps"], "req/s",
+                floor_rps, "ratio >= 0.70"),
+            row("identify", "Patron / floor, median per round", statistics.median(ratios), "",
+                target=">= 0.70"),
+            row("identify", "Patron p99 at 1,000 req/s", at_1k["p99"], "ms", target="< 10 ms"),
+            row("identify", "Patron RSS idle", idle_rss, "MB", target="< 80 MB"),
+            row("identify", "Patron RSS peak under load", at_1k["rss_mb"], "MB",
+                target="< 150 MB"),
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from batch import basic, post_all, serve
+from report import emit, row
 
 CALLS_PER_BATCH = 100
 
@@ -60,6 +61,7 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--json", help="also write the figures here (benchmarks/report.py)")
     args = parser.parse_args()
     cdp_bodies, _ = make_bodies(args.batches, "cdp")
     _, v2_bodies = make_bodies(args.batches, "v2")
@@ -86,6 +88,14 @@ def main() -> None:
     print(f"Track v2 /api/v2/batch  {v2_rate:10.0f} ops/s")
     print(f"Pipelines /v1/batch     {cdp_rate:10.0f} events/s")
     print(f"Pipelines / Track v2: {cdp_rate / v2_rate:.2f}   (target: >= 100,000 events/s)")
+    emit(
+        args.json,
+        [
+            row("Pipelines batch", "Track v2 /api/v2/batch (baseline)", v2_rate, "ops/s"),
+            row("Pipelines batch", "Pipelines /v1/batch", cdp_rate, "events/s", v2_rate,
+                ">= 100,000 events/s"),
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -9,15 +10,40 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from starlette.testclient import TestClient
 
 from live import LiveServer
-from patron.app import create_app
-from patron.settings import Settings
+from patron.domain import clock, ids
 from patron.store import workspaces
 from patron.store.database import Database
 from patron.store.migrate import prepare
-from support import PG_URL, Api, admin_engine, new_workspace, postgres_or_skip, with_database
+from support import (
+    PG_URL,
+    Api,
+    admin_engine,
+    in_process,
+    new_workspace,
+    postgres_or_skip,
+    with_database,
+)
+
+pytest_plugins = ["pytester"]
+
+# Property tests draw the same examples on every run, so CI is repeatable; EXPLORE=1 draws new
+# ones (and keeps failures in .hypothesis/) when hunting for bugs by hand.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile("explore" if os.environ.get("EXPLORE") == "1" else "repeatable")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=120.0,
+        help="How long the soak test (make test-slow) drives traffic.",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +94,38 @@ def workspace(database: Database) -> workspaces.Credentials:
     return new_workspace(database)
 
 
+@pytest.fixture(autouse=True)
+def _real_time_and_random_ids() -> Iterator[None]:
+    # Dev-mode clocks and seeds are per workspace but process-wide, and SQLite tests reuse
+    # workspace ids: put them back after every test.
+    yield
+    clock.reset()
+    ids.clear_seeds()
+
+
 @pytest.fixture
 def app_client(database: Database) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=database.url), database)
-    with TestClient(app, base_url="http://patron.test") as http:
+    with in_process(database) as http:
         yield http
+
+
+@pytest.fixture
+def dev_http(database: Database) -> Iterator[TestClient]:
+    """An in-process Patron in dev mode (control plane mounted)."""
+    with in_process(database, dev=True) as http:
+        yield http
+
+
+@pytest.fixture
+def dev(dev_http: TestClient, workspace: workspaces.Credentials) -> Api:
+    """The test's workspace, talking to the dev-mode app."""
+    return Api(dev_http, workspace)
+
+
+@pytest.fixture
+def other(dev_http: TestClient, database: Database) -> Api:
+    """A second workspace on the same dev-mode app."""
+    return Api(dev_http, new_workspace(database))
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from patron.app import create_app
+from patron.settings import Settings
 from patron.store import workspaces
 from patron.store.database import Database, create_engine
 
@@ -42,6 +44,12 @@ def postgres_or_skip() -> None:
 def with_database(url: str, name: str) -> str:
     """``url`` pointed at another database."""
     return str(sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False))
+
+
+def in_process(database: Database, **settings: Any) -> TestClient:
+    """A TestClient on Patron's app over ``database`` with ``settings`` (use it in ``with``)."""
+    app = create_app(Settings(database_url=database.url, **settings), database)
+    return TestClient(app, base_url="http://patron.test")
 
 
 def new_workspace(db: Database) -> workspaces.Credentials:

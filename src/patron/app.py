@@ -13,11 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from patron.api import app_customers, app_objects, pipelines, track_v1, track_v2
+from patron.api import app_customers, app_objects, control_plane, pipelines, track_v1, track_v2
 from patron.api.auth import CredentialCache
+from patron.api.dev_middleware import DevMiddleware, DevState
 from patron.api.endpoints import Runtime
 from patron.api.requests import RawPathRouting
 from patron.api.responses import JSONResponse, error_meta, errors_v1
+from patron.domain.rate_limits import PROFILES, RateLimiter
+from patron.domain.request_log import RequestLog
 from patron.settings import Settings
 from patron.store.database import Database
 
@@ -60,6 +63,11 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             if own_db:
                 database.close()
 
+    auth = CredentialCache(database)
+    dev = _dev_state(settings)
+    middleware = [Middleware(RawPathRouting)]
+    if dev is not None:
+        middleware.insert(0, Middleware(DevMiddleware, state=dev, auth=auth))
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
@@ -68,10 +76,26 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *app_customers.routes,
             *app_objects.routes,
             *pipelines.routes,
+            *(control_plane.routes if settings.dev else []),
         ],
-        middleware=[Middleware(RawPathRouting)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
-    app.state.runtime = Runtime(settings=settings, db=database, auth=CredentialCache(database))
+    app.state.runtime = Runtime(settings=settings, db=database, auth=auth, dev=dev)
     return app
+
+
+def _dev_state(settings: Settings) -> DevState | None:
+    """Dev mode and enforced limits both look at every request; neither costs anything off."""
+    if not settings.dev and not settings.enforce_limits:
+        return None
+    limits = None
+    if settings.enforce_limits:
+        if settings.enforce_limits not in PROFILES:
+            raise ValueError(
+                f"unknown rate-limit profile {settings.enforce_limits!r}; one of {sorted(PROFILES)}"
+            )
+        limits = RateLimiter(PROFILES[settings.enforce_limits])
+    log = RequestLog(settings.request_log_size) if settings.dev else None
+    return DevState(log=log, limits=limits)

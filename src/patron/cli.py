@@ -99,8 +99,46 @@ def migrate(database_url: str) -> None:
     default="info",
     help="debug, info, warning or error.",
 )
+@click.option(
+    "--dev",
+    envvar="PATRON_DEV",
+    show_envvar=True,
+    is_flag=True,
+    help="Serve the /__patron control plane: reset, snapshots, clock, faults, request log.",
+)
+@click.option(
+    "--enforce-limits",
+    envvar="PATRON_ENFORCE_LIMITS",
+    show_envvar=True,
+    type=click.Choice(["customerio"]),
+    default=None,
+    help="Answer 429 past a provider's published rate limits, per workspace.",
+)
+@click.option(
+    "--https",
+    envvar="PATRON_HTTPS",
+    show_envvar=True,
+    is_flag=True,
+    help="Serve TLS with a local CA kept in the data directory (prints the CA bundle path).",
+)
+@click.option(
+    "--data-dir",
+    envvar="PATRON_DATA_DIR",
+    show_envvar=True,
+    default=".patron",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for Patron's own files (local CA and certificate).",
+)
 def serve(
-    host: str, port: int, database_url: str, credentials_file: Path | None, log_level: str
+    host: str,
+    port: int,
+    database_url: str,
+    credentials_file: Path | None,
+    log_level: str,
+    dev: bool,
+    enforce_limits: str | None,
+    https: bool,
+    data_dir: Path,
 ) -> None:
     """Migrate the database if needed and serve every API on one port."""
     import uvicorn
@@ -108,7 +146,14 @@ def serve(
     from patron.app import create_app
 
     settings = Settings.from_env(
-        host=host, port=port, database_url=database_url, log_level=log_level
+        host=host,
+        port=port,
+        database_url=database_url,
+        log_level=log_level,
+        dev=dev,
+        enforce_limits=enforce_limits,
+        https=https,
+        data_dir=str(data_dir),
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     prepare(settings.database_url)
@@ -119,8 +164,17 @@ def serve(
         write_batch_size=settings.write_batch_size,
     )
     creds = _default_credentials(db, credentials_file)
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    _print_banner(base, creds, db)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    tls_options: dict[str, str] = {}
+    ca_bundle = None
+    if https:
+        from patron.tls import ensure_certificates
+
+        files = ensure_certificates(data_dir, host)
+        tls_options = {"ssl_certfile": str(files.cert_chain), "ssl_keyfile": str(files.key)}
+        ca_bundle = files.ca_bundle.resolve()
+    base = f"{'https' if https else 'http'}://{shown_host}:{port}"
+    _print_banner(base, creds, db, settings, ca_bundle)
     app = create_app(settings, db)
     try:
         uvicorn.run(
@@ -130,6 +184,7 @@ def serve(
             log_level=log_level,
             access_log=log_level == "debug",
             proxy_headers=False,
+            **tls_options,  # type: ignore[arg-type]
         )
     finally:
         db.close()
@@ -156,18 +211,39 @@ def _default_credentials(db: Database, path: Path | None) -> workspaces.Credenti
     return saved if ok else None
 
 
-def _print_banner(base: str, creds: workspaces.Credentials | None, db: Database) -> None:
+def _print_banner(
+    base: str,
+    creds: workspaces.Credentials | None,
+    db: Database,
+    settings: Settings,
+    ca_bundle: Path | None,
+) -> None:
     click.echo(f"Patron {__version__} on {base}  (database: {db.url.split('@')[-1]})")
     click.echo(f"  Track API     {base}/api/v1   (v2: {base}/api/v2)")
     click.echo(f"  App API       {base}/v1")
     click.echo(f"  Pipelines     {base}/v1   (identify, track, page, screen, group, alias, batch)")
     click.echo(f"  Health        {base}/healthz")
+    if settings.dev:
+        click.echo(f"  Dev control   {base}/__patron   (App API key; docs/dev-mode.md)")
+    if settings.enforce_limits:
+        click.echo(f"  Rate limits   {settings.enforce_limits}'s, per workspace (429 past them)")
+    if ca_bundle is not None:
+        click.echo(f"  CA bundle     {ca_bundle}")
+        click.echo(f"  (Python)      export REQUESTS_CA_BUNDLE={ca_bundle}")
+        click.echo(f"  (Node)        export NODE_EXTRA_CA_CERTS={ca_bundle}")
     if creds is None:
         click.echo(
             "\nKeys are shown once, when a workspace is created. List workspaces with "
             "`patron workspace list`; get new keys with `patron workspace rotate-keys NAME`."
         )
         return
+    host, _, port = base.partition("://")[2].rpartition(":")
+    python_track = (
+        f'cio = CustomerIO("{creds.site_id}", "{creds.track_api_key}", host="{host}", port={port})'
+        if ca_bundle is not None
+        else f'cio = CustomerIO("{creds.site_id}", "{creds.track_api_key}")\n'
+        f'    cio.base_url = "{base}/api/v1"'
+    )
     click.echo(f"\nWorkspace '{creds.name}' (id {creds.workspace_id})")
     click.echo(f"  site id              {creds.site_id}")
     click.echo(f"  Track API key        {creds.track_api_key}")
@@ -177,8 +253,7 @@ def _print_banner(base: str, creds: workspaces.Credentials | None, db: Database)
         f"""
 Python (pip install customerio):
     from customerio import CustomerIO, APIClient
-    cio = CustomerIO("{creds.site_id}", "{creds.track_api_key}")
-    cio.base_url = "{base}/api/v1"
+    {python_track}
     api = APIClient("{creds.app_api_key}", url="{base}")
 
 Node (npm install customerio-node):

@@ -35,6 +35,19 @@ class Settings:
     max_body_bytes: int = _setting(
         1_048_576, "Largest request body accepted, in bytes; larger bodies get 400."
     )
+    dev: bool = _setting(
+        False, "Dev mode: serve the /__patron control plane (reset, clock, faults, request log)."
+    )
+    enforce_limits: str = _setting(
+        "", "Enforce a provider's published rate limits per workspace: '' (off) or customerio."
+    )
+    request_log_size: int = _setting(1000, "Requests kept in the dev-mode request log.")
+    https: bool = _setting(
+        False, "Serve HTTPS with a local CA and certificate kept in the data directory."
+    )
+    data_dir: str = _setting(
+        ".patron", "Directory for Patron's own files (local CA, certificates)."
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -44,9 +57,17 @@ class Settings:
         for f in fields(cls):
             raw = env.get(env_var(f.name))
             if raw is not None and raw != "":
-                values[f.name] = int(raw) if f.type in ("int", int) else raw
+                values[f.name] = _parse(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _parse(kind: Any, raw: str) -> Any:
+    if kind in ("int", int):
+        return int(raw)
+    if kind in ("bool", bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw
 
 
 def env_var(name: str) -> str:

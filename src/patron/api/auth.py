@@ -14,6 +14,7 @@ from typing import Literal
 
 from starlette.requests import Request
 
+from patron.domain.request_log import Identity
 from patron.store import workspaces
 from patron.store.database import Database
 
@@ -104,3 +105,23 @@ class CredentialCache:
         if token is None:
             raise Unauthorized
         return await self.key("app", token)
+
+    async def identity(self, request: Request) -> Identity | None:
+        """Whoever the request's credentials belong to, trying each kind; None if nobody."""
+        attempts: list[tuple[str, Callable[[], Awaitable[int]]]] = []
+        basic = basic_credentials(request)
+        if basic is not None:
+            if basic[1]:
+                attempts.append(("track", lambda: self.track(request)))
+            if basic[0].strip():
+                attempts.append(("pipelines", lambda: self.key("pipelines", basic[0].strip())))
+        token = bearer_token(request)
+        if token is not None:
+            attempts.append(("app", lambda: self.key("app", token)))
+            attempts.append(("pipelines", lambda: self.key("pipelines", token)))
+        for kind, attempt in attempts:
+            try:
+                return Identity(await attempt(), kind)
+            except Unauthorized:
+                continue
+        return None

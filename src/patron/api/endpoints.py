@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from patron.api.auth import CredentialCache, Unauthorized
+from patron.api.dev_middleware import DevState
 from patron.api.responses import error_meta, errors_v1, unauthorized
 from patron.domain.errors import InvalidInput, NotFound
 from patron.domain.operations import Operation
@@ -24,11 +25,12 @@ log = logging.getLogger("patron.api")
 
 @dataclass
 class Runtime:
-    """What handlers need: settings, the database, and the credential cache."""
+    """What handlers need: settings, the database, the credential cache, dev-mode state."""
 
     settings: Settings
     db: Database
     auth: CredentialCache
+    dev: DevState | None = None
 
     async def apply(self, ws: int, ops: Sequence[Operation]) -> None:
         """Apply operations through the one write path; returns after the commit."""

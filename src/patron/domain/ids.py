@@ -1,25 +1,68 @@
-"""Server-generated identifiers (cio ids, keys), random by default."""
+"""Server-generated identifiers: cio ids, object ids, suppression blocks, keys.
+
+Random by default. In dev mode ``seed(ws, n)`` makes every id generated for a workspace,
+except credentials, repeat across runs (keys stay random: a seed must never make a key guessable).
+"""
 
 from __future__ import annotations
 
+import random
 import secrets
+import threading
+
+_lock = threading.Lock()
+_seeded: dict[int, tuple[int, random.Random]] = {}
 
 
-def new_cio_id() -> str:
+def seed(ws: int, value: int | None) -> None:
+    """Generate workspace ``ws``'s ids from ``value`` from now on; ``None``: random again."""
+    with _lock:
+        if value is None:
+            _seeded.pop(ws, None)
+        else:
+            _seeded[ws] = (value, random.Random(value))
+
+
+def current_seed(ws: int) -> int | None:
+    """The seed in force for ``ws``, if any."""
+    entry = _seeded.get(ws)
+    return None if entry is None else entry[0]
+
+
+def clear_seeds() -> None:
+    """Every workspace back to random ids."""
+    with _lock:
+        _seeded.clear()
+
+
+def _hex(ws: int, nbytes: int) -> str:
+    entry = _seeded.get(ws)
+    if entry is None:
+        return secrets.token_hex(nbytes)
+    with _lock:
+        return entry[1].getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+
+def new_cio_id(ws: int) -> str:
     """A new person ``cio_id``: 16 lower-case hex digits, like Customer.io's opaque ids."""
-    return secrets.token_hex(8)
+    return _hex(ws, 8)
+
+
+def new_cio_object_id(ws: int) -> str:
+    """A new ``cio_object_id``: "ob" and 12 hex digits, like Customer.io's."""
+    return "ob" + _hex(ws, 6)
+
+
+def new_block_id(ws: int) -> str:
+    """A new id grouping the identifiers of one suppression."""
+    return _hex(ws, 8)
 
 
 def new_key(prefix: str = "") -> str:
-    """A new random API credential (about 160 bits of entropy)."""
+    """A new random API credential (about 160 bits of entropy); never seeded."""
     return prefix + secrets.token_hex(20)
 
 
 def new_site_id() -> str:
-    """A new Track site id: 20 hex digits, as Customer.io's."""
+    """A new Track site id: 20 hex digits, as Customer.io's; never seeded."""
     return secrets.token_hex(10)
-
-
-def new_cio_object_id() -> str:
-    """A new ``cio_object_id``: "ob" and 12 hex digits, like Customer.io's."""
-    return "ob" + secrets.token_hex(6)

@@ -8,7 +8,6 @@ change to a person.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,7 +56,7 @@ FORM_RESERVED_FIELDS = frozenset(
 
 def apply(conn: Connection, ws: int, ops: Sequence[Operation], now: int | None = None) -> None:
     """Apply ``ops`` in order for workspace ``ws`` inside the caller's transaction."""
-    writer = _Writer(conn, ws, clock.now() if now is None else now)
+    writer = _Writer(conn, ws, clock.now(ws) if now is None else now)
     for op in ops:
         writer.apply(op)
 
@@ -70,7 +69,7 @@ def apply_each(
 
     Optimistic: all of them in one savepoint first; only if that fails, one savepoint each.
     """
-    at = clock.now() if now is None else now
+    at = clock.now(ws) if now is None else now
     savepoint = conn.begin_nested()
     try:
         apply(conn, ws, ops, at)
@@ -150,6 +149,24 @@ class _Writer:
     def _blocked(self, *idents: Identifier) -> bool:
         return people.suppressed(self.conn, self.ws, idents)
 
+    def _fresh_cio_id(self) -> str:
+        # Random ids never collide in practice; seeded ones repeat when a workspace is seeded
+        # twice without a reset, so those are checked.
+        cio_id = ids.new_cio_id(self.ws)
+        while ids.current_seed(self.ws) is not None and people.find(
+            self.conn, self.ws, Identifier("cio_id", cio_id)
+        ):
+            cio_id = ids.new_cio_id(self.ws)
+        return cio_id
+
+    def _fresh_cio_object_id(self) -> str:
+        cio_object_id = ids.new_cio_object_id(self.ws)
+        while ids.current_seed(self.ws) is not None and objects_store.find(
+            self.conn, self.ws, ObjectRef(cio_object_id=cio_object_id)
+        ):
+            cio_object_id = ids.new_cio_object_id(self.ws)
+        return cio_object_id
+
     def _create(self, identifiers: dict[str, str], attributes: dict[str, Any], at: int) -> int:
         attrs, stamps, diff = apply_changes({}, {}, attributes, at)
         for kind in identifiers:
@@ -157,7 +174,7 @@ class _Writer:
         pk = people.insert(
             self.conn,
             self.ws,
-            cio_id=ids.new_cio_id(),
+            cio_id=self._fresh_cio_id(),
             identifiers=identifiers,
             attributes=attrs,
             attribute_ts=stamps,
@@ -416,7 +433,7 @@ class _Writer:
                 blocked.append(Identifier("email", person.email))
             if person.phone is not None:
                 blocked.append(Identifier("phone", person.phone))
-        people.suppress(self.conn, self.ws, blocked, secrets.token_hex(8), self.now)
+        people.suppress(self.conn, self.ws, blocked, ids.new_block_id(self.ws), self.now)
         if person is not None:
             people.delete(self.conn, person.pk)
             self._changed(person.pk, "suppress")
@@ -455,7 +472,7 @@ class _Writer:
             self.conn,
             self.ws,
             ref,
-            cio_object_id=ids.new_cio_object_id(),
+            cio_object_id=self._fresh_cio_object_id(),
             attributes=attrs,
             attribute_ts=stamps,
             now=self.now,

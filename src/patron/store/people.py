@@ -131,6 +131,18 @@ def find_many(conn: Connection, ws: int, kind: str, values: Iterable[str]) -> li
     return [_row_to_person(r) for r in rows]
 
 
+def page(conn: Connection, ws: int, after_pk: int, limit: int) -> list[Person]:
+    """Up to ``limit`` people of the workspace in creation order, after internal key
+    ``after_pk``."""
+    rows = conn.execute(
+        sa.select(*_PERSON_COLUMNS)
+        .where(people.c.workspace_id == ws, people.c.pk > after_pk)
+        .order_by(people.c.pk)
+        .limit(limit)
+    )
+    return [_row_to_person(r) for r in rows]
+
+
 @functools.cache
 def _get_statement(lock: bool) -> Prepared:
     query = sa.select(*_PERSON_COLUMNS).where(people.c.pk == sa.bindparam("pk"))

@@ -259,3 +259,14 @@ relationships = sa.Table(
         postgresql_where=sa.text("anonymous_id IS NOT NULL"),
     ),
 )
+
+# Saved states of a workspace (dev control plane): every workspace-scoped row, msgpack-encoded.
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    _ws(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "name"),
+)

@@ -1,0 +1,91 @@
+"""Soak: mixed traffic at 1,000 requests/s (loopback only) for two minutes (``--soak-seconds``
+for longer), with the server's RSS sampled every second: no errors, and no memory growth
+beyond 10% once warmed up. In ``make test-slow``."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from live import LiveServer
+from loadgen import Call, basic, bearer, run
+
+RATE = 1000
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(f"sqlite:///{tmp_path / 'patron.db'}", tmp_path, args=("--dev",))
+    yield live
+    live.stop()
+
+
+def mixed_traffic(server: LiveServer) -> Iterator[Call]:
+    creds = server.creds
+    track = basic(creds["site_id"], creds["track_api_key"])
+    app = bearer(creds["app_api_key"])
+    pipelines = basic(creds["pipelines_write_key"], "")
+    rng = random.Random(7)
+    for n in itertools.count():
+        person = f"s{rng.randrange(20_000)}"
+        roll = rng.random()
+        if roll < 0.5:
+            body = {"email": f"{person}@example.com", "visits": n, "plan": rng.choice("abc")}
+            yield Call("PUT", f"/api/v1/customers/{person}", body, track, "identify")
+        elif roll < 0.7:
+            body = {"name": "viewed", "data": {"n": n}}
+            yield Call("POST", f"/api/v1/customers/{person}/events", body, track, "event")
+        elif roll < 0.8:
+            yield Call("GET", f"/v1/customers/s{n % 100}/attributes", None, app, "read")
+        elif roll < 0.9:
+            ops = [
+                {"type": "person", "action": "event", "identifiers": {"id": person}, "name": "b"}
+                for _ in range(5)
+            ]
+            yield Call("POST", "/api/v2/batch", {"batch": ops}, track, "batch")
+        else:
+            body = {"userId": person, "event": "Clicked", "properties": {"n": n}}
+            yield Call("POST", "/v1/track", body, pipelines, "pipelines")
+
+
+@pytest.mark.slow
+def test_mixed_traffic_at_1000_per_second(
+    server: LiveServer, request: pytest.FixtureRequest
+) -> None:
+    seconds = float(request.config.getoption("soak_seconds"))
+    # The people App API reads ask for exist from the start.
+    creds = server.creds
+    with httpx.Client(auth=(creds["site_id"], creds["track_api_key"])) as http:
+        for n in range(100):
+            http.put(f"{server.base}/api/v1/customers/s{n}", json={"n": n}).raise_for_status()
+
+    calls = mixed_traffic(server)
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        started = time.monotonic()
+        while not done.wait(1.0):
+            samples.append((time.monotonic() - started, server.rss_mb()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    results = run(server.base, lambda: next(calls), seconds=seconds, connections=16, rate=RATE)
+    done.set()
+    sampler.join()
+
+    assert results.errors == []
+    failed = [(key, status) for key, status in results.answered if not 200 <= status < 300]
+    assert failed[:5] == []
+    assert len(results.answered) >= 0.95 * RATE * seconds, "could not keep up with 1,000/s"
+    warmed = [rss for at, rss in samples if at >= seconds * 0.25]
+    baseline = warmed[0]
+    print(f"\nsoak: {len(results.answered)} requests, RSS {baseline:.1f} -> {warmed[-1]:.1f} MB")
+    assert max(warmed) <= baseline * 1.10, f"RSS grew from {baseline:.1f} to {max(warmed):.1f} MB"
