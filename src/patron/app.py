@@ -13,7 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from patron.api import app_customers, app_objects, control_plane, pipelines, track_v1, track_v2
+from patron.api import (
+    app_customers,
+    app_objects,
+    app_segments,
+    control_plane,
+    pipelines,
+    track_v1,
+    track_v2,
+)
 from patron.api.auth import CredentialCache
 from patron.api.dev_middleware import DevMiddleware, DevState
 from patron.api.endpoints import Runtime
@@ -23,6 +31,7 @@ from patron.domain.rate_limits import PROFILES, RateLimiter
 from patron.domain.request_log import RequestLog
 from patron.settings import Settings
 from patron.store.database import Database
+from patron.worker.segments import SegmentWorker
 
 log = logging.getLogger("patron")
 
@@ -55,11 +64,25 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         write_batch_size=settings.write_batch_size,
     )
 
+    worker = (
+        SegmentWorker(
+            database, tick=settings.segment_tick / 1000, build_step=settings.segment_build_step
+        )
+        if settings.segment_worker
+        else None
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+            database.after_commit = worker.poke
         try:
             yield
         finally:
+            if worker is not None:
+                database.after_commit = None
+                await worker.stop()
             if own_db:
                 database.close()
 
@@ -75,6 +98,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *track_v2.routes,
             *app_customers.routes,
             *app_objects.routes,
+            *app_segments.routes,
             *pipelines.routes,
             *(control_plane.routes if settings.dev else []),
         ],
@@ -82,7 +106,9 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
-    app.state.runtime = Runtime(settings=settings, db=database, auth=auth, dev=dev)
+    app.state.runtime = Runtime(
+        settings=settings, db=database, auth=auth, dev=dev, segment_worker=worker
+    )
     return app
 
 

@@ -48,6 +48,15 @@ class Settings:
     data_dir: str = _setting(
         ".patron", "Directory for Patron's own files (local CA, certificates)."
     )
+    segment_worker: bool = _setting(
+        True, "Run the segment worker in this process (builds, change log, time windows)."
+    )
+    segment_tick: int = _setting(
+        1000, "Milliseconds between the segment worker's passes over time-relative conditions."
+    )
+    segment_build_step: int = _setting(
+        250_000, "People evaluated per step (one transaction) of a segment build."
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

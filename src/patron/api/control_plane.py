@@ -113,6 +113,8 @@ async def clock_state(request: Request, rt: Runtime, ws: int) -> Response:
     """Read, set, advance, freeze or reset the virtual clock."""
     if request.method == "POST":
         _change_clock(ws, await _body(request))
+        if rt.segment_worker is not None:
+            rt.segment_worker.poke()  # time-relative segments follow the clock
     return JSONResponse(clock.state(ws))
 
 
@@ -213,8 +215,22 @@ async def faults(request: Request, rt: Runtime, ws: int) -> Response:
     return JSONResponse({"faults": [r.public() for r in registry.list(ws)]})
 
 
+@app_endpoint
+async def settle(request: Request, rt: Runtime, ws: int) -> Response:
+    """Wait until background work (segment membership) has caught up with every write so far:
+    ``{"timeout": seconds}`` (default 10, at most 60) → ``{"settled": true|false}``."""
+    body = await _body(request)
+    timeout = body.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
+        raise InvalidInput("timeout must be a number of seconds from 0 to 60", field="timeout")
+    worker = rt.segment_worker
+    settled = True if worker is None else await worker.settle(float(timeout))
+    return JSONResponse({"settled": settled})
+
+
 routes = [
     Route("/__patron/reset", reset, methods=["POST"]),
+    Route("/__patron/settle", settle, methods=["POST"]),
     Route("/__patron/snapshot", snapshot, methods=["POST"]),
     Route("/__patron/snapshots", list_snapshots, methods=["GET"]),
     Route("/__patron/restore", restore, methods=["POST"]),

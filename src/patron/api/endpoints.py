@@ -19,6 +19,7 @@ from patron.domain.operations import Operation
 from patron.settings import Settings
 from patron.store.apply import apply
 from patron.store.database import Database
+from patron.worker.segments import SegmentWorker
 
 log = logging.getLogger("patron.api")
 
@@ -31,6 +32,7 @@ class Runtime:
     db: Database
     auth: CredentialCache
     dev: DevState | None = None
+    segment_worker: SegmentWorker | None = None
 
     async def apply(self, ws: int, ops: Sequence[Operation]) -> None:
         """Apply operations through the one write path; returns after the commit."""

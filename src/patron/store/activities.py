@@ -1,4 +1,4 @@
-"""SQL for the activity log (events, views, system activities) and the change log."""
+"""SQL for the activity log: events, page and screen views, system activities."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from sqlalchemy.engine import Connection
 
 from patron.domain import cursors
 from patron.store.prepared import Prepared
-from patron.store.schema import activities, changes, people
+from patron.store.schema import activities, people
 
 ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
 
 
 _INSERT = Prepared(activities.insert(), json=("data",))
-_INSERT_CHANGE = Prepared(changes.insert())
 
 
 @functools.cache
@@ -79,11 +78,6 @@ def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: 
         .values(person_pk=pk)
     )
     return int(result.rowcount)
-
-
-def log_change(conn: Connection, ws: int, person_pk: int | None, kind: str, now: int) -> None:
-    """Append to the change log that workers consume."""
-    _INSERT_CHANGE.run(conn, dict(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now))
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from patron.domain.operations import (
 )
 from patron.domain.values import to_wire
 from patron.domain.workspace_settings import WorkspaceSettings
-from patron.store import activities, people, workspaces
+from patron.store import activities, changes, people, segments, workspaces
 from patron.store import objects as objects_store
 from patron.store.schema import deliveries, delivery_metrics, forms
 
@@ -138,7 +138,11 @@ class _Writer:
         )
 
     def _changed(self, person_pk: int | None, kind: str) -> None:
-        activities.log_change(self.conn, self.ws, person_pk, kind, self.now)
+        changes.log(self.conn, self.ws, person_pk, kind, self.now)
+
+    def _remove_person(self, pk: int) -> None:
+        segments.drop_person(self.conn, self.ws, pk, self.now)
+        people.delete(self.conn, pk)
 
     def _find(self, ident: Identifier) -> people.Person | None:
         return people.find(self.conn, self.ws, ident, lock=True)
@@ -318,7 +322,7 @@ class _Writer:
         person = self._find(op.who)
         if person is None:
             return
-        people.delete(self.conn, person.pk)
+        self._remove_person(person.pk)
         self._activity(
             "profile_delete",
             None,
@@ -408,7 +412,8 @@ class _Writer:
                 stamps[kind] = secondary.attribute_ts.get(kind, self.now)
         objects_store.move_to(self.conn, secondary.pk, primary.pk)
         people.move_belongings(self.conn, secondary.pk, primary.pk)
-        people.delete(self.conn, secondary.pk)
+        segments.move_manual(self.conn, self.ws, secondary.pk, primary.pk, self.now)
+        self._remove_person(secondary.pk)
         people.save(
             self.conn,
             primary.pk,
@@ -435,7 +440,7 @@ class _Writer:
                 blocked.append(Identifier("phone", person.phone))
         people.suppress(self.conn, self.ws, blocked, ids.new_block_id(self.ws), self.now)
         if person is not None:
-            people.delete(self.conn, person.pk)
+            self._remove_person(person.pk)
             self._changed(person.pk, "suppress")
 
     def _unsuppress(self, op: Unsuppress) -> None:
@@ -546,11 +551,13 @@ class _Writer:
             object_pk = stored.pk
             if diff:
                 objects_store.save(self.conn, object_pk, attrs, stamps, self.now)
+                changes.log_related(self.conn, self.ws, object_pk, "object", self.now)
         self._relate_people(object_pk, op.relationships, add=True)
 
     def _delete_object(self, op: DeleteObject) -> None:
         found = objects_store.find(self.conn, self.ws, op.object, lock=True)
         if found is not None:
+            changes.log_related(self.conn, self.ws, found.pk, "object", self.now)
             objects_store.delete(self.conn, found.pk)
 
     def _object_relationships(self, op: ObjectRelationships) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from patron.domain.errors import InvalidInput, NotFound
+from patron.store.segment_sql import sqlite_number
 
 T = TypeVar("T")
 log = logging.getLogger("patron.store")
@@ -91,6 +92,8 @@ def create_engine(url: str, *, pool_size: int = 5, for_writes: bool = False) -> 
             # commit never stalls while the WAL is copied into the database file.
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
+        # Numeric segment conditions read numeric strings (store/segment_sql.py).
+        dbapi_conn.create_function("patron_number", 1, sqlite_number, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -158,6 +161,8 @@ class Database:
         self._batch = max(1, write_batch_size)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._commits = 0  # groups committed; read by the checkpoint thread
+        # Called on the writer thread after each group (the segment worker's wake-up).
+        self.after_commit: Callable[[], None] | None = None
         self._readers = ThreadPoolExecutor(read_pool_size, thread_name_prefix="patron-read")
         self._writers = [
             threading.Thread(target=self._writer_loop, name=f"patron-write-{i}", daemon=True)
@@ -229,7 +234,10 @@ class Database:
 
     def _run_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
         self._commits += 1
-        return self._apply_group(conn, jobs)
+        conn = self._apply_group(conn, jobs)
+        if self.after_commit is not None:
+            self.after_commit()
+        return conn
 
     def _apply_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
         """Apply ``jobs`` in one transaction and commit once.
@@ -374,7 +382,7 @@ def _resolve_all(outcomes: list[tuple[_Job, bool, Any]]) -> None:
     for loop, items in by_loop.items():
         if loop is None:
             _settle(items)
-        else:
+        elif not loop.is_closed():  # a closed loop has no one left waiting
             loop.call_soon_threadsafe(_settle, items)
 
 

@@ -463,3 +463,16 @@ def unsuppress(conn: Connection, ws: int, ident: Identifier) -> bool:
         )
     )
     return True
+
+
+def identifiers_of(conn: Connection, ws: int, keys: Sequence[int]) -> list[Any]:
+    """``(pk, id, email, cio_id)`` of the workspace's people with these keys, in key order."""
+    if not keys:
+        return []
+    return list(
+        conn.execute(
+            sa.select(people.c.pk, people.c.external_id, people.c.email, people.c.cio_id)
+            .where(people.c.workspace_id == ws, people.c.pk.in_(list(keys)))
+            .order_by(people.c.pk)
+        )
+    )

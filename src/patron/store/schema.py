@@ -208,6 +208,65 @@ changes = sa.Table(
     sa.Column("person_pk", sa.BigInteger),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Segment entries and exits name their segment.
+    sa.Column("segment_id", sa.Integer),
+    # PostgreSQL: the writing transaction's id, so that consumers read in a safe order
+    # (store/changes.py). SQLite has one writer, so sequence order is commit order; NULL there.
+    sa.Column("txid", sa.BigInteger),
+    sa.Index(
+        None,
+        "txid",
+        "seq",
+        sqlite_where=sa.text("txid IS NOT NULL"),
+        postgresql_where=sa.text("txid IS NOT NULL"),
+    ),
+)
+
+# How far each change-log consumer has read (store/changes.py); not per workspace.
+consumers = sa.Table(
+    "consumers",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("txid", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# Segments: manual (members added by API or import) or dynamic (``conditions``, kept exact by
+# the segment worker). ``evaluated_at`` is the clock time that time-relative conditions were
+# last brought up to date for.
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(2000), nullable=False),
+    sa.Column("tags", JSON),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("conditions", JSON),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("progress", sa.Integer),
+    sa.Column("evaluated_at", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "workspace_id", "name"),
+)
+
+segment_members = sa.Table(
+    "segment_members",
+    metadata,
+    _ws(),
+    sa.Column(
+        "segment_id",
+        sa.Integer,
+        sa.ForeignKey("segments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="CASCADE"), nullable=False),
+    sa.Column("entered_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("segment_id", "person_pk"),
+    sa.Index(None, "person_pk"),
 )
 
 # Object types exist per workspace; an unknown type id is created on first use.

@@ -18,7 +18,7 @@ from patron.domain.errors import NotFound
 from patron.store import schema
 
 _FORMAT = 1
-_UNSCOPED = {schema.workspaces.name, schema.snapshots.name}
+_UNSCOPED = {schema.workspaces.name, schema.snapshots.name, schema.consumers.name}
 # Kept by reset: configuration rather than data.
 _CONFIG = {schema.object_types.name}
 _HISTORY = {schema.changes.name}
@@ -113,9 +113,8 @@ def restore(conn: Connection, ws: int, name: str) -> int:
         columns, rows = snap.tables[table.name]
         pk = _single_pk(table)
         if pk is not None and rows:
-            shifts[table.name] = _shift(
-                conn, table, pk, min(r[columns.index(pk.name)] for r in rows)
-            )
+            saved = [r[columns.index(pk.name)] for r in rows]
+            shifts[table.name] = _shift(conn, pk, min(saved), max(saved))
         moved = {pk.name: shifts.get(table.name, 0)} if pk is not None else {}
         for column in table.c:
             for fk in column.foreign_keys:
@@ -129,9 +128,14 @@ def restore(conn: Connection, ws: int, name: str) -> int:
     return count
 
 
-def _shift(conn: Connection, table: sa.Table, pk: sa.Column[Any], lowest: int) -> int:
-    highest = conn.scalar(sa.select(sa.func.max(pk))) or 0
-    return highest + 1 - lowest if lowest <= highest else 0
+def _shift(conn: Connection, pk: sa.Column[Any], lowest: int, highest: int) -> int:
+    """How far to move saved keys: not at all when none of their range is taken (so that
+    ids clients hold, such as segment ids, survive a restore), else past the current max."""
+    taken = conn.scalar(sa.select(sa.func.count()).where(pk.between(lowest, highest)))
+    if not taken:
+        return 0
+    current = conn.scalar(sa.select(sa.func.max(pk))) or 0
+    return current + 1 - lowest
 
 
 def _row(ws: int, columns: list[str], values: list[Any], moved: dict[str, int]) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""The change log: every committed change to a person, and consumers that read it in order.
+
+Appended in the same transaction as the change it describes. A consumer (the segment worker;
+later journeys and webhooks) keeps a cursor in ``consumers`` and reads what follows it.
+
+Reading "everything after sequence N" is only safe when rows become visible in sequence
+order. On SQLite they do: one writer commits in sequence order. On PostgreSQL concurrent
+writers draw sequence numbers in one order and commit in another, so a row with a smaller
+``seq`` can appear after a consumer has moved past it. There each row also records its
+transaction id, and a consumer reads only rows of transactions older than the oldest one still
+running (``pg_snapshot_xmin``): every such transaction has finished, so nothing can still appear
+below the cursor. The cursor is the pair ``(txid, seq)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from patron.store.prepared import Prepared
+from patron.store.schema import changes, consumers, relationships
+
+_TXID = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+_XMIN = sa.cast(
+    sa.cast(sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot()), sa.Text), sa.BigInteger
+)
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One row of the change log."""
+
+    seq: int
+    ws: int
+    person_pk: int | None
+    kind: str
+    segment_id: int | None
+    txid: int
+
+
+@functools.cache
+def _insert(dialect: str) -> Prepared:
+    statement = changes.insert()
+    return Prepared(statement.values(txid=_TXID) if dialect == "postgresql" else statement)
+
+
+def log(
+    conn: Connection,
+    ws: int,
+    person_pk: int | None,
+    kind: str,
+    now: int,
+    segment_id: int | None = None,
+) -> None:
+    """Append one change."""
+    values: dict[str, Any] = dict(workspace_id=ws, person_pk=person_pk, kind=kind, created_at=now)
+    if segment_id is not None:
+        values["segment_id"] = segment_id
+    _insert(conn.dialect.name).run(conn, values)
+
+
+def log_many(
+    conn: Connection, ws: int, person_pks: Iterable[int], kind: str, now: int, segment_id: int
+) -> None:
+    """Append one change per person (segment entries and exits)."""
+    rows = [
+        dict(workspace_id=ws, person_pk=pk, kind=kind, created_at=now, segment_id=segment_id)
+        for pk in person_pks
+    ]
+    if not rows:
+        return
+    statement = changes.insert()
+    if conn.dialect.name == "postgresql":
+        statement = statement.values(txid=_TXID)
+    conn.execute(statement, rows)
+
+
+def log_related(conn: Connection, ws: int, object_pk: int, kind: str, now: int) -> None:
+    """One change for every person related to an object (its attributes changed, or it went)."""
+    columns = ["workspace_id", "person_pk", "kind", "created_at"]
+    select: list[Any] = [
+        sa.literal(ws),
+        relationships.c.person_pk,
+        sa.literal(kind),
+        sa.literal(now),
+    ]
+    if conn.dialect.name == "postgresql":
+        columns.append("txid")
+        select.append(_TXID)
+    query = sa.select(*select).where(
+        relationships.c.object_pk == object_pk, relationships.c.person_pk.isnot(None)
+    )
+    conn.execute(changes.insert().from_select(columns, query))
+
+
+def cursor(conn: Connection, name: str, now: int) -> tuple[int, int]:
+    """The consumer's position, locked until the transaction ends (so that two processes
+    never consume the same changes at once); created at the log's start."""
+    row = conn.execute(
+        sa.select(consumers.c.txid, consumers.c.seq)
+        .where(consumers.c.name == name)
+        .with_for_update()
+    ).first()
+    if row is not None:
+        return int(row.txid), int(row.seq)
+    conn.execute(consumers.insert().values(name=name, txid=0, seq=0, updated_at=now))
+    return 0, 0
+
+
+def advance(conn: Connection, name: str, position: tuple[int, int], now: int) -> None:
+    """Move the consumer past what it has processed."""
+    conn.execute(
+        consumers.update()
+        .where(consumers.c.name == name)
+        .values(txid=position[0], seq=position[1], updated_at=now)
+    )
+
+
+def read(conn: Connection, position: tuple[int, int], limit: int) -> list[Change]:
+    """Up to ``limit`` changes after ``position``, in a safe order (see the module notes)."""
+    columns = (
+        changes.c.seq,
+        changes.c.workspace_id,
+        changes.c.person_pk,
+        changes.c.kind,
+        changes.c.segment_id,
+    )
+    txid, seq = position
+    if conn.dialect.name == "postgresql":
+        xmin = conn.execute(sa.select(_XMIN)).scalar_one()
+        query = (
+            sa.select(*columns, changes.c.txid)
+            .where(
+                changes.c.txid.isnot(None),
+                sa.tuple_(changes.c.txid, changes.c.seq) > sa.tuple_(txid, seq),
+                changes.c.txid < xmin,
+            )
+            .order_by(changes.c.txid, changes.c.seq)
+        )
+    else:
+        query = (
+            sa.select(*columns, sa.literal(0)).where(changes.c.seq > seq).order_by(changes.c.seq)
+        )
+    return [Change(*row) for row in conn.execute(query.limit(limit))]
+
+
+def behind(conn: Connection, name: str) -> bool:
+    """Whether changes wait for the consumer (unread, or not yet readable on PostgreSQL)."""
+    row = conn.execute(
+        sa.select(consumers.c.txid, consumers.c.seq).where(consumers.c.name == name)
+    ).first()
+    txid, seq = (0, 0) if row is None else (int(row.txid), int(row.seq))
+    if conn.dialect.name == "postgresql":
+        newer = sa.tuple_(changes.c.txid, changes.c.seq) > sa.tuple_(txid, seq)
+        query = sa.select(changes.c.seq).where(changes.c.txid.isnot(None), newer)
+    else:
+        query = sa.select(changes.c.seq).where(changes.c.seq > seq)
+    return conn.execute(query.limit(1)).first() is not None

@@ -1,0 +1,1 @@
+"""Background work that follows the change log: segment membership (later journeys, webhooks)."""

@@ -1,0 +1,240 @@
+"""Keeps data-driven segments exact as data arrives.
+
+Three duties, each a short transaction on the write path:
+
+- **Builds.** A new or redefined segment is built over everyone, a range of person keys per
+  step (one query per step), reporting ``state``/``progress``.
+- **Changes.** Each committed change to a person (the change log) re-evaluates that person
+  against only the segments whose conditions read what changed (``conditions.affected``).
+- **Time.** Conditions relative to now (``within_last``, ``more_than_ago``, events within a
+  window) are re-evaluated for the people whose timestamps crossed the window's edge since the
+  last pass, as the (possibly virtual) clock moves.
+
+Entries and exits go to the change log too, so segments that refer to other segments follow
+in the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlalchemy.engine import Connection
+
+from patron.domain import clock, conditions
+from patron.store import changes, segment_sql, segments
+from patron.store.database import Database
+
+log = logging.getLogger("patron.worker")
+
+CONSUMER = "segments"
+
+
+def consume(conn: Connection, limit: int = 2000) -> int:
+    """Process up to ``limit`` changes after the consumer's cursor; returns how many."""
+    position = changes.cursor(conn, CONSUMER, int(time.time()))
+    batch = changes.read(conn, position, limit)
+    if not batch:
+        return 0
+    touched: dict[int, dict[int, set[tuple[str, int | None]]]] = defaultdict(
+        lambda: defaultdict(set)
+    )
+    for change in batch:
+        if change.person_pk is not None:
+            touched[change.ws][change.person_pk].add((change.kind, change.segment_id))
+    for ws, people_changes in touched.items():
+        dynamic = segments.all_of(conn, ws, kind=segments.DYNAMIC)
+        if not dynamic:
+            continue
+        now = clock.now(ws)
+        for segment in dynamic:
+            condition = segment.condition
+            candidates = [
+                pk
+                for pk, kinds in people_changes.items()
+                if any(conditions.affected(kind, sid, condition) for kind, sid in kinds)
+            ]
+            if candidates:
+                segments.evaluate(conn, segment, now, candidates)
+    last = batch[-1]
+    changes.advance(conn, CONSUMER, (last.txid, last.seq), int(time.time()))
+    return len(batch)
+
+
+def follow_time(conn: Connection) -> int:
+    """Re-evaluate time-relative conditions up to each workspace's now; returns how many
+    segments were brought up to date."""
+    done = 0
+    for segment in segments.all_of(conn, None, kind=segments.DYNAMIC):
+        if segment.state != segments.FINISHED:
+            continue
+        parts = conditions.timed(segment.condition)
+        now = clock.now(segment.ws)
+        since = segment.evaluated_at
+        if not parts or since is None or since == now:
+            continue
+        if now < since:
+            # The clock went back (dev mode): rebuild rather than reason backwards.
+            segments.set_state(conn, segment.id, state=segments.BUILD_QUEUED, progress=0)
+            continue
+        candidates: set[int] = set()
+        for part in parts:
+            query = segment_sql.near_boundary(conn.dialect.name, segment.ws, part, since, now)
+            candidates.update(conn.execute(query).scalars())
+        if candidates:
+            segments.evaluate(conn, segment, now, sorted(candidates))
+        segments.set_state(conn, segment.id, evaluated_at=now)
+        done += 1
+    return done
+
+
+class SegmentWorker:
+    """The asyncio task that runs builds, follows the change log and follows time."""
+
+    def __init__(self, db: Database, *, tick: float = 1.0, build_step: int = 250_000) -> None:
+        self.db = db
+        self.tick = tick
+        self.build_step = build_step
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.passes = 0  # complete passes so far (dev mode's settle waits on these)
+        self._stopping = False
+
+    def poke(self) -> None:
+        """Something committed: look at the change log soon (callable from any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        """Run in the current event loop until :meth:`stop`."""
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="patron-segments")
+
+    async def stop(self) -> None:
+        """Stop after the current step."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            # A cancellation can be lost inside wait_for (CPython 3.11); the flag ends the loop.
+            await asyncio.wait({self._task}, timeout=10)
+        self._loop = None
+
+    async def _run(self) -> None:
+        await self.db.write(_requeue_interrupted)
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("segment worker pass failed; retrying")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.tick)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def run_once(self) -> None:
+        """One pass: queued builds, then the change log until it is drained, then time."""
+        for segment in await self.db.read(_queued):
+            await self.build(segment)
+        await self.drain()
+        await self.db.write(follow_time)
+        await self.drain()
+        self.passes += 1
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait until a pass that began after this call has ended and nothing is left to do;
+        False when ``timeout`` seconds pass first."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        target = self.passes + 2  # the pass under way may have begun before this call
+        while asyncio.get_running_loop().time() < deadline:
+            self._wake.set()
+            if self.passes >= target and await self.db.read(idle):
+                return True
+            await asyncio.sleep(0.005)
+        return False
+
+    async def drain(self) -> None:
+        """Process the change log until nothing is left."""
+        while await self.db.write(consume):
+            pass
+
+    async def build(self, segment: segments.Segment) -> None:
+        """Evaluate everyone for a queued segment, a range of keys per step."""
+        if not await self.db.write(lambda c: segments.claim_build(c, segment)):
+            return
+        now = clock.now(segment.ws)
+        bounds = await self.db.read(lambda c: segments.key_range(c, segment.ws))
+        if bounds is not None:
+            low, high = bounds
+            for start in range(low, high + 1, self.build_step):
+                stop = min(high, start + self.build_step - 1)
+                done = await self.db.write(_build_step(segment, now, start, stop, low, high))
+                if not done:
+                    return  # redefined or deleted meanwhile: a new build is queued
+                await self.drain()
+        await self.db.write(_finish(segment, now))
+
+
+def _queued(conn: Connection) -> list[segments.Segment]:
+    return [
+        s
+        for s in segments.all_of(conn, None, kind=segments.DYNAMIC)
+        if s.state == segments.BUILD_QUEUED
+    ]
+
+
+def _requeue_interrupted(conn: Connection) -> None:
+    """Builds a stopped process left half done start again."""
+    for segment in segments.all_of(conn, None, kind=segments.DYNAMIC):
+        if segment.state == segments.BUILDING:
+            segments.set_state(conn, segment.id, state=segments.BUILD_QUEUED, progress=0)
+
+
+def _current(conn: Connection, segment: segments.Segment) -> bool:
+    stored = segments.get(conn, segment.ws, segment.id, lock=True)
+    return (
+        stored is not None
+        and stored.updated_at == segment.updated_at
+        and stored.state == segments.BUILDING
+    )
+
+
+def _build_step(
+    segment: segments.Segment, now: int, start: int, stop: int, low: int, high: int
+) -> Callable[[Connection], bool]:
+    def step(conn: Connection) -> bool:
+        if not _current(conn, segment):
+            return False
+        segments.evaluate(conn, segment, now, keys=(start, stop))
+        progress = 100 if high == low else int(100 * (stop - low + 1) / (high - low + 1))
+        segments.set_state(conn, segment.id, progress=min(progress, 99))
+        return True
+
+    return step
+
+
+def _finish(segment: segments.Segment, now: int) -> Callable[[Connection], None]:
+    def finish(conn: Connection) -> None:
+        if _current(conn, segment):
+            segments.set_state(
+                conn, segment.id, state=segments.FINISHED, progress=None, evaluated_at=now
+            )
+
+    return finish
+
+
+def idle(conn: Connection) -> bool:
+    """Nothing left for the worker: the change log is read and no build waits or runs."""
+    if changes.behind(conn, CONSUMER):
+        return False
+    return all(
+        s.state == segments.FINISHED for s in segments.all_of(conn, None, kind=segments.DYNAMIC)
+    )
