@@ -58,3 +58,28 @@ def test_track_and_api_clients(live: LiveServer) -> None:
     assert [a["name"] for a in server.activities("node-v2", type="event")] == ["batched"]
     form_person = server.person("form@example.com", "email")
     assert form_person is not None and form_person["attributes"]["message"] == "hi"
+
+
+def test_segment_search_and_membership_calls(live: LiveServer) -> None:
+    out = live.run_client(["node", "drive_segments.mjs"], cwd=node_dir())
+    manual = out["manual"]
+    assert manual["type"] == "manual" and manual["description"] == "from node"
+    assert out["add"] == {} and out["addByEmail"] == {} and out["remove"] == {}
+    assert out["count"] == {"count": 2}
+    first, rest = out["membership"], out["membershipNext"]
+    assert first["ids"] == ["seg-a"] and first["next"]
+    assert rest["ids"] == ["seg-c"] and rest["next"] == ""
+    assert [i["email"] for i in first["identifiers"] + rest["identifiers"]] == [
+        "seg-a@example.com",
+        "seg-c@example.com",
+    ]
+    assert [s["id"] for s in out["customerSegments"]["segments"]] == [manual["id"]]
+    assert out["get"]["segment"]["name"] == "node manual"
+    assert out["usedBy"]["used_by"]["segments"] == []
+    assert out["dynamicCreated"]["type"] == "dynamic"
+    assert out["dynamicCount"] == 2 and out["dynamicCountAfter"] == 3
+    names = [s["name"] for s in out["list"]["segments"]]
+    assert "node manual" in names and "node pro" in names
+    assert out["search"]["ids"] == ["seg-a", "seg-c"]
+    assert out["deleted"] == {}  # 204 resolves to {}
+    assert out["afterDelete"] == 404
