@@ -1,15 +1,7 @@
 // Drives customerio-node 5.2.0's segment, search and membership calls (unmodified) against a
 // live Patron; prints one JSON line.
-import { createRequire } from "node:module";
-const require = createRequire(import.meta.url);
-const { TrackClient, APIClient, IdentifierType } = require("customerio-node");
+import { IdentifierType, api, cio } from "./clients.mjs";
 
-const base = process.env.PATRON_URL;
-const cio = new TrackClient(process.env.PATRON_SITE_ID, process.env.PATRON_TRACK_KEY, {
-  url: `${base}/api/v1`,
-  retry: { maxRetries: 0 },
-});
-const api = new APIClient(process.env.PATRON_APP_KEY, { url: `${base}/v1` });
 const out = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

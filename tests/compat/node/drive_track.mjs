@@ -1,14 +1,6 @@
 // Drives customerio-node 5.2.0 (unmodified) against a live Patron; prints one JSON line.
-import { createRequire } from "node:module";
-const require = createRequire(import.meta.url);
-const { TrackClient, APIClient, IdentifierType } = require("customerio-node");
+import { APIClient, IdentifierType, TrackClient, api, base, cio } from "./clients.mjs";
 
-const base = process.env.PATRON_URL;
-const cio = new TrackClient(process.env.PATRON_SITE_ID, process.env.PATRON_TRACK_KEY, {
-  url: `${base}/api/v1`,
-  retry: { maxRetries: 0 },
-});
-const api = new APIClient(process.env.PATRON_APP_KEY, { url: `${base}/v1` });
 const out = {};
 
 async function rejected(promise) {
