@@ -10,6 +10,7 @@ import fnmatch
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -64,8 +65,11 @@ class Exceeded(msgspec.Struct, frozen=True):
 class RateLimiter:
     """Buckets per (workspace, limit), refilled on use."""
 
-    def __init__(self, limits: tuple[Limit, ...]) -> None:
+    def __init__(
+        self, limits: tuple[Limit, ...], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._limits = limits
+        self.clock = clock  # seconds, monotonic; tests may drive their own
         self._buckets: dict[tuple[int, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
@@ -85,7 +89,7 @@ class RateLimiter:
         if limit is None:
             return None
         rate = limit.limit / limit.period
-        now = time.monotonic()
+        now = self.clock()
         key = (workspace_id, limit.name)
         with self._lock:
             tokens, last = self._buckets.get(key, (float(limit.limit), now))
