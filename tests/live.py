@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx2 as httpx
 
+from patron.testing import terminate
+
 PATRON = str(Path(sys.executable).with_name("patron"))
 
 
@@ -177,10 +179,5 @@ class LiveServer:
                 return found
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self._log.close()

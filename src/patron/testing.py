@@ -143,12 +143,17 @@ class Server:
 
     def stop(self) -> None:
         """Stop the server (it exits cleanly on SIGTERM)."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
+
+
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """Stop a server process: SIGTERM (a clean exit), then SIGKILL after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Clock:

@@ -15,14 +15,6 @@ import pytest
 from live import LiveServer
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("bad-input")
-    live = LiveServer(f"sqlite:///{workdir / 'patron.db'}", workdir, args=("--dev",))
-    yield live
-    live.stop()
-
-
 def track(server: LiveServer, method: str, path: str, **kw: Any) -> httpx.Response:
     auth = (server.creds["site_id"], server.creds["track_api_key"])
     return httpx.request(method, server.base + path, auth=auth, timeout=30, **kw)

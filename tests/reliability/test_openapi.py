@@ -5,7 +5,6 @@ and every answer matches the schema."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +45,6 @@ def test_openapi_paths_are_exactly_the_apps_routes(tmp_path: Path) -> None:
 
 
 schema = schemathesis.openapi.from_path(SPEC)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("schemathesis")
-    live = LiveServer(f"sqlite:///{workdir / 'patron.db'}", workdir, args=("--dev",))
-    yield live
-    live.stop()
 
 
 def credentials(server: LiveServer, operation: Any) -> dict[str, str]:

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from patron.api.endpoints import Runtime, app_endpoint
 from patron.api.requests import path_param, query_param, read_object
 from patron.api.responses import JSONResponse
+from patron.domain import cursors
 from patron.domain.attributes import parse_bool_flag
 from patron.domain.errors import InvalidInput, NotFound
 from patron.domain.identifiers import ALL_KINDS, CIO_PREFIX, Identifier, check_phone, check_value
@@ -37,6 +38,12 @@ def page_limit(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE}", field="limit")
     return int(raw)
+
+
+def page_start(request: Request) -> int:
+    """The position a ``start`` paging token names (0 without one)."""
+    token = query_param(request, "start")
+    return cursors.decode(token, 1)[0] if token else 0
 
 
 def customer_view(conn: Connection, person: people.Person) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from patron.api.app_customers import find_person, id_type, page_limit
+from patron.api.app_customers import find_person, id_type, page_limit, page_start
 from patron.api.endpoints import Runtime, app_endpoint
 from patron.api.requests import path_param, query_param, read_object
 from patron.api.responses import JSONResponse
@@ -22,11 +22,6 @@ from patron.domain.operations import ObjectRef
 from patron.domain.values import to_wire
 from patron.store import objects as objects_store
 from patron.store.schema import objects
-
-
-def _offset(request: Request) -> int:
-    token = query_param(request, "start")
-    return cursors.decode(token, 1)[0] if token else 0
 
 
 def _page(rows: list[Any], limit: int) -> tuple[list[Any], str]:
@@ -83,7 +78,7 @@ async def object_attributes(request: Request, rt: Runtime, ws: int) -> Response:
 
 @app_endpoint
 async def object_relationships(request: Request, rt: Runtime, ws: int) -> Response:
-    ref, offset, limit = _ref(request), _offset(request), page_limit(request)
+    ref, offset, limit = _ref(request), page_start(request), page_limit(request)
 
     def load(conn: Connection) -> dict[str, Any]:
         found = _object(conn, ws, ref)
@@ -108,7 +103,7 @@ async def object_relationships(request: Request, rt: Runtime, ws: int) -> Respon
 @app_endpoint
 async def person_relationships(request: Request, rt: Runtime, ws: int) -> Response:
     kind, value = id_type(request), path_param(request, "customer_id")
-    offset, limit = _offset(request), page_limit(request)
+    offset, limit = page_start(request), page_limit(request)
 
     def load(conn: Connection) -> dict[str, Any]:
         person = find_person(conn, ws, kind, value)
@@ -133,7 +128,7 @@ async def person_relationships(request: Request, rt: Runtime, ws: int) -> Respon
 
 @app_endpoint
 async def search_objects(request: Request, rt: Runtime, ws: int) -> Response:
-    offset, limit = _offset(request), page_limit(request)
+    offset, limit = page_start(request), page_limit(request)
     body = await read_object(request, rt.settings.max_body_bytes)
     type_id = parse_type_id(body.get("object_type_id"), "object_type_id")
     condition = parse_filter(body.get("filter")) if body.get("filter") is not None else None

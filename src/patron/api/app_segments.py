@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from patron.api.app_customers import find_person, id_type, page_limit
+from patron.api.app_customers import find_person, id_type, page_limit, page_start
 from patron.api.endpoints import Runtime, app_endpoint, track_endpoint
 from patron.api.requests import path_param, query_param, read_object
 from patron.api.responses import JSONResponse, no_content
@@ -34,11 +34,6 @@ def _segment_id(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
         raise NotFound("The segment does not exist.")
     return int(raw)
-
-
-def _start(request: Request) -> int:
-    token = query_param(request, "start")
-    return cursors.decode(token, 1)[0] if token else 0
 
 
 def _load(conn: Connection, ws: int, segment_id: int, *, lock: bool = False) -> segments.Segment:
@@ -129,18 +124,15 @@ def change_segment(
     if "conditions" in spec.given and spec.condition is None and segment.type == segments.DYNAMIC:
         raise InvalidInput("a dynamic segment needs conditions", field="conditions")
     check_references(conn, ws, spec.condition, segment.id)
-    changed = segments.redefine(
+    return segments.redefine(
         conn,
         segment,
+        name=spec.name if "name" in spec.given else segment.name,
         description=spec.description if "description" in spec.given else segment.description,
         tags=spec.tags if "tags" in spec.given else segment.tags,
         condition=segment.conditions if spec.conditions is None else spec.conditions,
         now=clock.now(ws),
     )
-    if "name" in spec.given and spec.name != segment.name:
-        segments.set_state(conn, segment.id, name=spec.name)
-        changed.name = spec.name
-    return changed
 
 
 @app_endpoint
@@ -167,9 +159,7 @@ async def one_segment(request: Request, rt: Runtime, ws: int) -> Response:
 
         def remove(conn: Connection) -> None:
             _load(conn, ws, segment_id)
-            if any(
-                segment_id in conditions.segment_refs(s.condition) for s in _dependents(conn, ws)
-            ):
+            if segments.referring_to(conn, ws, segment_id):
                 raise InvalidInput(
                     "other segments refer to this one (GET …/used_by); change them first",
                     field="segment_id",
@@ -183,10 +173,6 @@ async def one_segment(request: Request, rt: Runtime, ws: int) -> Response:
         lambda c: change_segment(c, ws, _load(c, ws, segment_id, lock=True), spec)
     )
     return JSONResponse({"segment": changed.view()})
-
-
-def _dependents(conn: Connection, ws: int) -> list[segments.Segment]:
-    return segments.all_of(conn, ws, kind=segments.DYNAMIC)
 
 
 @app_endpoint
@@ -212,7 +198,7 @@ def _identified(conn: Connection, ws: int, keys: list[int], limit: int) -> dict[
 
 @app_endpoint
 async def membership(request: Request, rt: Runtime, ws: int) -> Response:
-    segment_id, after, limit = _segment_id(request), _start(request), page_limit(request)
+    segment_id, after, limit = _segment_id(request), page_start(request), page_limit(request)
 
     def load(conn: Connection) -> dict[str, Any]:
         _load(conn, ws, segment_id)
@@ -228,11 +214,7 @@ async def used_by(request: Request, rt: Runtime, ws: int) -> Response:
 
     def load(conn: Connection) -> dict[str, Any]:
         _load(conn, ws, segment_id)
-        users = [
-            s.id
-            for s in _dependents(conn, ws)
-            if segment_id in conditions.segment_refs(s.condition)
-        ]
+        users = segments.referring_to(conn, ws, segment_id)
         return {
             "used_by": {
                 "campaigns": [],
@@ -259,7 +241,7 @@ async def customer_segments(request: Request, rt: Runtime, ws: int) -> Response:
 @app_endpoint
 async def search(request: Request, rt: Runtime, ws: int) -> Response:
     """``POST /v1/customers``: people matching a filter, in creation order."""
-    after, limit = _start(request), page_limit(request)
+    after, limit = page_start(request), page_limit(request)
     body = await read_object(request, rt.settings.max_body_bytes)
     if body.get("filter") is None:
         raise InvalidInput("filter is required", field="filter")

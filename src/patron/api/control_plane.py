@@ -114,7 +114,7 @@ async def clock_state(request: Request, rt: Runtime, ws: int) -> Response:
     if request.method == "POST":
         _change_clock(ws, await _body(request))
         if rt.segment_worker is not None:
-            rt.segment_worker.poke()  # time-relative segments follow the clock
+            rt.segment_worker.follow_clock()
     return JSONResponse(clock.state(ws))
 
 

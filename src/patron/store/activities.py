@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,6 +64,19 @@ def record(
         _INSERT.run(conn, values)
         return True
     return bool(_insert_deduplicated(conn.dialect.name).run(conn, values))
+
+
+def record_system(
+    conn: Connection, ws: int, type: str, person_pks: Sequence[int], data: dict[str, Any], now: int
+) -> None:
+    """The same system activity for many people at once (segment entries and exits)."""
+    conn.execute(
+        activities.insert(),
+        [
+            dict(workspace_id=ws, person_pk=pk, type=type, timestamp=now, data=data, created_at=now)
+            for pk in person_pks
+        ],
+    )
 
 
 def claim_anonymous(conn: Connection, ws: int, anonymous_id: str, pk: int, now: int) -> int:

@@ -71,12 +71,8 @@ def log_many(
         dict(workspace_id=ws, person_pk=pk, kind=kind, created_at=now, segment_id=segment_id)
         for pk in person_pks
     ]
-    if not rows:
-        return
-    statement = changes.insert()
-    if conn.dialect.name == "postgresql":
-        statement = statement.values(txid=_TXID)
-    conn.execute(statement, rows)
+    if rows:
+        conn.execute(_insert(conn.dialect.name).statement, rows)
 
 
 def log_related(conn: Connection, ws: int, object_pk: int, kind: str, now: int) -> None:

@@ -124,14 +124,15 @@ def redefine(
     conn: Connection,
     segment: Segment,
     *,
+    name: str,
     description: str,
     tags: list[str] | None,
     condition: Any,
     now: int,
 ) -> Segment:
-    """Change a segment's description, tags and (for a dynamic one) its conditions; a change
-    of conditions queues a rebuild."""
-    values: dict[str, Any] = dict(description=description, tags=tags, updated_at=now)
+    """Change a segment's name, description, tags and (for a dynamic one) its conditions; a
+    change of conditions queues a rebuild."""
+    values: dict[str, Any] = dict(name=name, description=description, tags=tags, updated_at=now)
     if segment.type == DYNAMIC and condition != segment.conditions:
         values |= dict(conditions=condition, state=BUILD_QUEUED, progress=0)
     conn.execute(segments.update().where(segments.c.id == segment.id).values(values))
@@ -145,20 +146,34 @@ def get(conn: Connection, ws: int, segment_id: int, *, lock: bool = False) -> Se
     return None if row is None else _segment(row)
 
 
-def all_of(conn: Connection, ws: int | None, *, kind: str | None = None) -> list[Segment]:
-    """The workspace's segments (every workspace's, with ``ws=None``), oldest first."""
+def all_of(
+    conn: Connection, ws: int | None, *, kind: str | None = None, state: str | None = None
+) -> list[Segment]:
+    """The workspace's segments (every workspace's, with ``ws=None``), oldest first; only of
+    one ``kind`` or in one ``state`` when given."""
     query = sa.select(*_COLUMNS).order_by(segments.c.id)
     if ws is not None:
         query = query.where(segments.c.workspace_id == ws)
     if kind is not None:
         query = query.where(segments.c.type == kind)
+    if state is not None:
+        query = query.where(segments.c.state == state)
     return [_segment(r) for r in conn.execute(query)]
 
 
-def by_name(conn: Connection, ws: int, name: str) -> list[Segment]:
-    """The workspace's segments with this name."""
-    query = sa.select(*_COLUMNS).where(segments.c.workspace_id == ws, segments.c.name == name)
-    return [_segment(r) for r in conn.execute(query.order_by(segments.c.id))]
+def unfinished(conn: Connection) -> bool:
+    """Whether any segment waits for or is in a build."""
+    query = sa.select(segments.c.id).where(segments.c.state != FINISHED).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def referring_to(conn: Connection, ws: int, segment_id: int) -> list[int]:
+    """Ids of the workspace's dynamic segments whose conditions refer to ``segment_id``."""
+    return [
+        s.id
+        for s in all_of(conn, ws, kind=DYNAMIC)
+        if segment_id in conditions.segment_refs(s.condition)
+    ]
 
 
 def delete(conn: Connection, ws: int, segment_id: int) -> bool:
@@ -247,16 +262,6 @@ def members_among(conn: Connection, segment_id: int, keys: Sequence[int]) -> set
     return found
 
 
-def existing_people(conn: Connection, ws: int, keys: Sequence[int]) -> list[int]:
-    """Which of ``keys`` are people of the workspace (others were deleted or never were)."""
-    found: list[int] = []
-    for chunk in _chunks(keys):
-        found += conn.execute(
-            sa.select(people.c.pk).where(people.c.workspace_id == ws, people.c.pk.in_(chunk))
-        ).scalars()
-    return found
-
-
 def enter(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> None:
     """Make people members (they must not be members yet), recording each entry."""
     if not keys:
@@ -288,10 +293,7 @@ def leave(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> 
 def _record(conn: Connection, segment: Segment, keys: Sequence[int], kind: str, now: int) -> None:
     changes.log_many(conn, segment.ws, keys, kind, now, segment.id)
     data = {"segment_id": segment.id, "segment_name": segment.name}
-    for pk in keys:
-        activities.record(
-            conn, segment.ws, type=kind, timestamp=now, now=now, person_pk=pk, data=data
-        )
+    activities.record_system(conn, segment.ws, kind, keys, data, now)
 
 
 def add(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> None:

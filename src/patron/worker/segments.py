@@ -68,9 +68,7 @@ def follow_time(conn: Connection) -> int:
     """Re-evaluate time-relative conditions up to each workspace's now; returns how many
     segments were brought up to date."""
     done = 0
-    for segment in segments.all_of(conn, None, kind=segments.DYNAMIC):
-        if segment.state != segments.FINISHED:
-            continue
+    for segment in segments.all_of(conn, None, kind=segments.DYNAMIC, state=segments.FINISHED):
         parts = conditions.timed(segment.condition)
         now = clock.now(segment.ws)
         since = segment.evaluated_at
@@ -103,12 +101,19 @@ class SegmentWorker:
         self._task: asyncio.Task[None] | None = None
         self.passes = 0  # complete passes so far (dev mode's settle waits on these)
         self._stopping = False
+        self._time_followed = 0.0  # monotonic time of the last pass over time windows
+        self._clock_moved = False
 
     def poke(self) -> None:
         """Something committed: look at the change log soon (callable from any thread)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
+
+    def follow_clock(self) -> None:
+        """A workspace's clock moved: follow time-relative conditions in the next pass."""
+        self._clock_moved = True
+        self.poke()
 
     def start(self) -> None:
         """Run in the current event loop until :meth:`stop`."""
@@ -141,12 +146,17 @@ class SegmentWorker:
             self._wake.clear()
 
     async def run_once(self) -> None:
-        """One pass: queued builds, then the change log until it is drained, then time."""
+        """One pass: queued builds, then the change log until it is drained, then time (once a
+        tick has gone by, or when a clock moved; not after every write)."""
         for segment in await self.db.read(_queued):
             await self.build(segment)
         await self.drain()
-        await self.db.write(follow_time)
-        await self.drain()
+        started = time.monotonic()
+        if self._clock_moved or started - self._time_followed >= self.tick:
+            self._clock_moved = False
+            self._time_followed = started
+            await self.db.write(follow_time)
+            await self.drain()
         self.passes += 1
 
     async def settle(self, timeout: float) -> bool:
@@ -184,18 +194,13 @@ class SegmentWorker:
 
 
 def _queued(conn: Connection) -> list[segments.Segment]:
-    return [
-        s
-        for s in segments.all_of(conn, None, kind=segments.DYNAMIC)
-        if s.state == segments.BUILD_QUEUED
-    ]
+    return segments.all_of(conn, None, kind=segments.DYNAMIC, state=segments.BUILD_QUEUED)
 
 
 def _requeue_interrupted(conn: Connection) -> None:
     """Builds a stopped process left half done start again."""
-    for segment in segments.all_of(conn, None, kind=segments.DYNAMIC):
-        if segment.state == segments.BUILDING:
-            segments.set_state(conn, segment.id, state=segments.BUILD_QUEUED, progress=0)
+    for segment in segments.all_of(conn, None, kind=segments.DYNAMIC, state=segments.BUILDING):
+        segments.set_state(conn, segment.id, state=segments.BUILD_QUEUED, progress=0)
 
 
 def _current(conn: Connection, segment: segments.Segment) -> bool:
@@ -233,8 +238,4 @@ def _finish(segment: segments.Segment, now: int) -> Callable[[Connection], None]
 
 def idle(conn: Connection) -> bool:
     """Nothing left for the worker: the change log is read and no build waits or runs."""
-    if changes.behind(conn, CONSUMER):
-        return False
-    return all(
-        s.state == segments.FINISHED for s in segments.all_of(conn, None, kind=segments.DYNAMIC)
-    )
+    return not changes.behind(conn, CONSUMER) and not segments.unfinished(conn)
