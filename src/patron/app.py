@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from patron.api import (
     app_customers,
+    app_exports,
     app_objects,
     app_segments,
     control_plane,
@@ -31,6 +32,7 @@ from patron.domain.rate_limits import PROFILES, RateLimiter
 from patron.domain.request_log import RequestLog
 from patron.settings import Settings
 from patron.store.database import Database
+from patron.worker.exports import ExportWorker
 from patron.worker.segments import SegmentWorker
 
 log = logging.getLogger("patron")
@@ -71,15 +73,24 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         if settings.segment_worker
         else None
     )
+    exporter = (
+        ExportWorker(database, tick=settings.segment_tick / 1000)
+        if settings.export_worker
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if worker is not None:
             worker.start()
             database.after_commit = worker.poke
+        if exporter is not None:
+            exporter.start()
         try:
             yield
         finally:
+            if exporter is not None:
+                await exporter.stop()
             if worker is not None:
                 database.after_commit = None
                 await worker.stop()
@@ -99,6 +110,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *app_customers.routes,
             *app_objects.routes,
             *app_segments.routes,
+            *app_exports.routes,
             *pipelines.routes,
             *(control_plane.routes if settings.dev else []),
         ],
@@ -107,7 +119,12 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = Runtime(
-        settings=settings, db=database, auth=auth, dev=dev, segment_worker=worker
+        settings=settings,
+        db=database,
+        auth=auth,
+        dev=dev,
+        segment_worker=worker,
+        export_worker=exporter,
     )
     return app
 

@@ -57,6 +57,12 @@ class Settings:
     segment_build_step: int = _setting(
         250_000, "People evaluated per step (one transaction) of a segment build."
     )
+    export_worker: bool = _setting(
+        True, "Run the export worker in this process (builds requested customer exports)."
+    )
+    export_link_ttl: int = _setting(
+        900, "Seconds an export's signed download link works (GET /v1/exports/{id}/download)."
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

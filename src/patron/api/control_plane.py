@@ -6,6 +6,7 @@ on that workspace only (``reset`` with ``{"all": true}`` is the one cross-worksp
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -217,14 +218,17 @@ async def faults(request: Request, rt: Runtime, ws: int) -> Response:
 
 @app_endpoint
 async def settle(request: Request, rt: Runtime, ws: int) -> Response:
-    """Wait until background work (segment membership) has caught up with every write so far:
-    ``{"timeout": seconds}`` (default 10, at most 60) → ``{"settled": true|false}``."""
+    """Wait until background work (segment membership, exports) has caught up with every write
+    so far: ``{"timeout": seconds}`` (default 10, at most 60) → ``{"settled": true|false}``."""
     body = await _body(request)
     timeout = body.get("timeout", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
         raise InvalidInput("timeout must be a number of seconds from 0 to 60", field="timeout")
-    worker = rt.segment_worker
-    settled = True if worker is None else await worker.settle(float(timeout))
+    deadline = time.monotonic() + float(timeout)
+    settled = True
+    for worker in (rt.segment_worker, rt.export_worker):
+        if worker is not None and settled:
+            settled = await worker.settle(max(0.0, deadline - time.monotonic()))
     return JSONResponse({"settled": settled})
 
 

@@ -19,6 +19,7 @@ from patron.domain.operations import Operation
 from patron.settings import Settings
 from patron.store.apply import apply
 from patron.store.database import Database
+from patron.worker.exports import ExportWorker
 from patron.worker.segments import SegmentWorker
 
 log = logging.getLogger("patron.api")
@@ -33,6 +34,11 @@ class Runtime:
     auth: CredentialCache
     dev: DevState | None = None
     segment_worker: SegmentWorker | None = None
+    export_worker: ExportWorker | None = None
+
+    def base_url(self, request: Request) -> str:
+        """This server's public base URL: ``PATRON_PUBLIC_URL``, else the URL the request used."""
+        return self.settings.public_url or str(request.base_url).rstrip("/")
 
     async def apply(self, ws: int, ops: Sequence[Operation]) -> None:
         """Apply operations through the one write path; returns after the commit."""

@@ -42,8 +42,7 @@ async def _apply(rt: Runtime, ws: int, *ops: Operation) -> Response:
 
 @track_endpoint()
 async def region(request: Request, rt: Runtime, ws: int) -> Response:
-    url = rt.settings.public_url or str(request.base_url).rstrip("/")
-    return JSONResponse({"url": url, "region": "us", "environment_id": ws})
+    return JSONResponse({"url": rt.base_url(request), "region": "us", "environment_id": ws})
 
 
 @track_endpoint()

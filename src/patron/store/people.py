@@ -476,3 +476,15 @@ def identifiers_of(conn: Connection, ws: int, keys: Sequence[int]) -> list[Any]:
             .order_by(people.c.pk)
         )
     )
+
+
+def with_keys(conn: Connection, ws: int, keys: Sequence[int]) -> list[Person]:
+    """The workspace's people with these internal keys, in key order."""
+    if not keys:
+        return []
+    rows = conn.execute(
+        sa.select(*_PERSON_COLUMNS)
+        .where(people.c.workspace_id == ws, people.c.pk.in_(list(keys)))
+        .order_by(people.c.pk)
+    )
+    return [_row_to_person(r) for r in rows]

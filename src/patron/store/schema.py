@@ -329,3 +329,26 @@ snapshots = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("workspace_id", "name"),
 )
+
+# Customer exports (App API ``/v1/exports``), built by the export worker. ``content`` is the
+# gzip-compressed CSV; ``secret`` signs the expiring download URLs of this export only.
+exports = sa.Table(
+    "exports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("filters", JSON),
+    sa.Column("description", sa.String(2000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("downloads", sa.Integer, nullable=False),
+    sa.Column("failure", sa.String(2000)),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("lease_until", sa.BigInteger),
+    sa.Column("content", sa.LargeBinary),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "workspace_id", "id"),
+    sa.Index(None, "status"),
+)

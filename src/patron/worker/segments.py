@@ -17,7 +17,6 @@ in the next pass.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,8 +26,7 @@ from sqlalchemy.engine import Connection
 from patron.domain import clock, conditions
 from patron.store import changes, segment_sql, segments
 from patron.store.database import Database
-
-log = logging.getLogger("patron.worker")
+from patron.worker.loop import Loop
 
 CONSUMER = "segments"
 
@@ -89,61 +87,24 @@ def follow_time(conn: Connection) -> int:
     return done
 
 
-class SegmentWorker:
+class SegmentWorker(Loop):
     """The asyncio task that runs builds, follows the change log and follows time."""
 
+    name = "patron-segments"
+
     def __init__(self, db: Database, *, tick: float = 1.0, build_step: int = 250_000) -> None:
-        self.db = db
-        self.tick = tick
+        super().__init__(db, tick=tick)
         self.build_step = build_step
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.passes = 0  # complete passes so far (dev mode's settle waits on these)
-        self._stopping = False
         self._time_followed = 0.0  # monotonic time of the last pass over time windows
         self._clock_moved = False
-
-    def poke(self) -> None:
-        """Something committed: look at the change log soon (callable from any thread)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
 
     def follow_clock(self) -> None:
         """A workspace's clock moved: follow time-relative conditions in the next pass."""
         self._clock_moved = True
         self.poke()
 
-    def start(self) -> None:
-        """Run in the current event loop until :meth:`stop`."""
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="patron-segments")
-
-    async def stop(self) -> None:
-        """Stop after the current step."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            # A cancellation can be lost inside wait_for (CPython 3.11); the flag ends the loop.
-            await asyncio.wait({self._task}, timeout=10)
-        self._loop = None
-
-    async def _run(self) -> None:
+    async def setup(self) -> None:
         await self.db.write(_requeue_interrupted)
-        while not self._stopping:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("segment worker pass failed; retrying")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.tick)
-            except TimeoutError:
-                pass
-            self._wake.clear()
 
     async def run_once(self) -> None:
         """One pass: queued builds, then the change log until it is drained, then time (once a
