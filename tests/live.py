@@ -19,6 +19,18 @@ from patron.testing import terminate
 PATRON = str(Path(sys.executable).with_name("patron"))
 
 
+def patron(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the ``patron`` command as a user would; never raises on a failing exit status."""
+    return subprocess.run(
+        [PATRON, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -4,58 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import msgspec
-from sqlalchemy.engine import Connection
 
 from patron import __version__
+from patron.cli_support import database_option, echo_mapping, open_database, write
 from patron.domain import clock
-from patron.domain.errors import InvalidInput, NotFound
-from patron.settings import DEFAULT_DATABASE_URL, Settings
+from patron.settings import Settings
 from patron.store import objects as objects_store
 from patron.store import workspaces
 from patron.store.database import Database
 from patron.store.migrate import prepare
-
-T = TypeVar("T")
-
-database_option = click.option(
-    "--database",
-    "database_url",
-    envvar="PATRON_DATABASE_URL",
-    show_envvar=True,
-    default=DEFAULT_DATABASE_URL,
-    show_default=True,
-    help="Database URL: sqlite:///file.db or postgresql://user@host/db.",
-)
-
-
-def _open(url: str) -> Database:
-    prepare(url)
-    return Database(url, read_pool_size=1)
-
-
-def _write(url: str, fn: Callable[[Connection], T]) -> T:
-    """Run ``fn`` in a write transaction; a user error becomes a clean CLI error."""
-    db = _open(url)
-    try:
-        return db.write_sync(fn)
-    except (InvalidInput, NotFound) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        db.close()
-
-
-def _echo_mapping(data: dict[str, Any], as_json: bool, show: Callable[[Any], str] = str) -> None:
-    if as_json:
-        click.echo(json.dumps(data))
-        return
-    for key, value in data.items():
-        click.echo(f"{key:20} {show(value)}")
 
 
 @click.group(context_settings={"auto_envvar_prefix": "PATRON", "show_default": True})
@@ -276,7 +238,7 @@ def workspace() -> None:
 
 def _emit(creds: workspaces.Credentials, as_json: bool) -> None:
     data: dict[str, Any] = msgspec.to_builtins(creds)
-    _echo_mapping({k: v for k, v in data.items() if v is not None}, as_json)
+    echo_mapping({k: v for k, v in data.items() if v is not None}, as_json)
 
 
 @workspace.command("create")
@@ -285,7 +247,7 @@ def _emit(creds: workspaces.Credentials, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def workspace_create(name: str, database_url: str, as_json: bool) -> None:
     """Create a workspace and print its credentials (shown only this once)."""
-    _emit(_write(database_url, lambda c: workspaces.create(c, name)), as_json)
+    _emit(write(database_url, lambda c: workspaces.create(c, name)), as_json)
 
 
 @workspace.command("list")
@@ -293,7 +255,7 @@ def workspace_create(name: str, database_url: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def workspace_list(database_url: str, as_json: bool) -> None:
     """List workspaces (no secrets)."""
-    db = _open(database_url)
+    db = open_database(database_url)
     try:
         rows = db.read_sync(workspaces.list_all)
     finally:
@@ -318,7 +280,7 @@ def workspace_list(database_url: str, as_json: bool) -> None:
 def workspace_rotate(name: str, kind: str | None, database_url: str, as_json: bool) -> None:
     """Replace a workspace's keys and print the new ones."""
     kinds = workspaces.KEY_KINDS if kind is None else (kind,)
-    _emit(_write(database_url, lambda c: workspaces.rotate(c, name, kinds)), as_json)  # type: ignore[arg-type]
+    _emit(write(database_url, lambda c: workspaces.rotate(c, name, kinds)), as_json)  # type: ignore[arg-type]
 
 
 @workspace.command("settings")
@@ -349,8 +311,8 @@ def workspace_settings(
         changes["phone_identifiers"] = phone_identifiers
     if object_types is not None:
         changes["object_types"] = object_types
-    settings = _write(database_url, lambda c: workspaces.change_settings(c, name, **changes))
-    _echo_mapping(msgspec.to_builtins(settings), as_json, json.dumps)
+    settings = write(database_url, lambda c: workspaces.change_settings(c, name, **changes))
+    echo_mapping(msgspec.to_builtins(settings), as_json, json.dumps)
 
 
 @workspace.command("object-type")
@@ -360,10 +322,20 @@ def workspace_settings(
 @database_option
 def workspace_object_type(name: str, type_id: int, type_name: str, database_url: str) -> None:
     """Create object type TYPE_ID called TYPE_NAME in workspace NAME (or rename it)."""
-    _write(
+    write(
         database_url,
         lambda c: objects_store.name_type(
             c, workspaces.id_of(c, name), type_id, type_name, clock.now()
         ),
     )
     click.echo(f"object type {type_id} is {type_name!r} in workspace {name!r}")
+
+
+def _register() -> None:
+    from patron.cli_people import export_group, import_group, segment
+
+    for group in (segment, import_group, export_group):
+        main.add_command(group)
+
+
+_register()

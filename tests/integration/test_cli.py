@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from live import PATRON, LiveServer
+from live import LiveServer, patron
 from patron.store import workspaces
 from patron.store.database import Database
-
-
-def patron(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [PATRON, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def test_workspace_create_json_is_one_object(tmp_path: Path) -> None:

@@ -383,3 +383,23 @@ def key_range(conn: Connection, ws: int) -> tuple[int, int] | None:
     if row is None or row[0] is None:
         return None
     return int(row[0]), int(row[1])
+
+
+def replace(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> tuple[int, int]:
+    """Make exactly ``keys`` the members of a manual segment; returns (entered, exited)."""
+    wanted = set(keys)
+    present = set(
+        conn.execute(
+            sa.select(segment_members.c.person_pk).where(segment_members.c.segment_id == segment.id)
+        ).scalars()
+    )
+    entering, exiting = sorted(wanted - present), sorted(present - wanted)
+    enter(conn, segment, entering, now)
+    leave(conn, segment, exiting, now)
+    return len(entering), len(exiting)
+
+
+def by_name(conn: Connection, ws: int, name: str) -> list[Segment]:
+    """The workspace's segments called ``name`` (names are not unique, so maybe several)."""
+    query = sa.select(*_COLUMNS).where(segments.c.workspace_id == ws, segments.c.name == name)
+    return [_segment(r) for r in conn.execute(query.order_by(segments.c.id))]
