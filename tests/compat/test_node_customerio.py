@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from compat_env import node_dir
 from live import LiveServer
 
@@ -83,3 +86,18 @@ def test_segment_search_and_membership_calls(live: LiveServer) -> None:
     assert out["search"]["ids"] == ["seg-a", "seg-c"]
     assert out["deleted"] == {}  # 204 resolves to {}
     assert out["afterDelete"] == 404
+
+
+def test_export_calls(live: LiveServer) -> None:
+    out = live.run_client(["node", "drive_exports.mjs"], cwd=node_dir())
+    created, done = out["created"], out["done"]
+    assert created["type"] == "customers" and created["status"] == "pending"
+    assert done["id"] == created["id"] and done["status"] == "done" and done["total"] == 2
+    assert created["id"] in out["list"]
+    assert out["linkKeys"] == ["url"]
+    assert out["status"] == 200 and out["contentType"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(out["csv"])))
+    assert [r["id"] for r in rows] == ["exp-a", "exp-c"]
+    assert rows[0]["email"] == "exp-a@example.com" and rows[0]["plan"] == "pro"
+    assert out["tampered"] == 403
+    assert out["unknown"] == 404
