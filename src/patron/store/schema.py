@@ -127,6 +127,17 @@ activities = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index(None, "workspace_id", "person_pk", "timestamp", "seq"),
     sa.Index(None, "workspace_id", "timestamp", "seq"),
+    # Segment builds and time windows: "who did NAME (since T)", answered from the index alone.
+    sa.Index(
+        None,
+        "workspace_id",
+        "name",
+        "type",
+        "timestamp",
+        "person_pk",
+        sqlite_where=sa.text("person_pk IS NOT NULL"),
+        postgresql_where=sa.text("person_pk IS NOT NULL"),
+    ),
     # Partial indexes: most activities have neither, and an entry not written is a page not
     # synced on commit (docs/benchmarks.md).
     sa.Index(

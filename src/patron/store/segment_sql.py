@@ -159,6 +159,20 @@ def attribute(dialect: str, column: Any, test: Attr, now: int) -> Expr:
     return sa.and_(value.exists(), sa.func.substr(text, 1, len(test.text)) == test.text)
 
 
+def unindexed(column: Any) -> Expr:
+    """``column`` in a form no index applies to, to steer the query planner.
+
+    SQLite has no statistics unless someone runs ANALYZE, so between two indexes it prefers the
+    one with more equality columns, and that is often the wrong one: a candidate's events by
+    (workspace, name, type) instead of by (workspace, person), or everyone's events in a key
+    range by person instead of the few with one name. Comparing ``name || ''`` or
+    ``person_pk + 0`` takes that index out of the choice, on both databases.
+    """
+    if isinstance(column.type, sa.String):
+        return column.op("||")(sa.literal(""))
+    return column + 0
+
+
 def _all(dialect: str, column: Any, tests: tuple[Attr, ...], now: int) -> list[Expr]:
     return [attribute(dialect, column, t, now) for t in tests]
 
@@ -212,14 +226,21 @@ class Compiler:
         return sa.exists(query.where(person_column == people.c.pk))
 
     def _in_range(self, query: sa.Select[Any], person_column: Any) -> sa.Select[Any]:
-        return query if self.keys is None else query.where(person_column.between(*self.keys))
+        if self.keys is None:
+            return query
+        if person_column is activities.c.person_pk:
+            # Read one name's events by (name, type, time), not every event in the key range.
+            person_column = unindexed(person_column)
+        return query.where(person_column.between(*self.keys))
 
     def _event_criteria(self, event: Event) -> list[Expr]:
+        # For a few candidates, read each one's events by person, not everyone's by name.
+        name = activities.c.name if self.scope == "full" else unindexed(activities.c.name)
         criteria = [
             activities.c.workspace_id == self.ws,
             activities.c.person_pk.isnot(None),
             activities.c.type == event.type,
-            activities.c.name == event.name,
+            name == event.name,
             *_all(self.dialect, activities.c.data, event.data, self.now),
         ]
         if event.within is not None:
@@ -288,7 +309,13 @@ def matching(
     or with a key in the range ``keys``, when given), in key order."""
     scope: Scope = "full" if candidates is None else "some"
     compiler = Compiler(dialect, ws, now, scope, keys if candidates is None else None)
-    query = sa.select(people.c.pk).where(people.c.workspace_id == ws, compiler.where(condition))
+    # With candidates or a key range, people are read by key, not by workspace.
+    workspace = (
+        people.c.workspace_id
+        if candidates is None and keys is None
+        else unindexed(people.c.workspace_id)
+    )
+    query = sa.select(people.c.pk).where(workspace == ws, compiler.where(condition))
     if candidates is not None:
         query = query.where(people.c.pk.in_(candidates))
     if keys is not None:

@@ -1,4 +1,4 @@
-"""customer exports
+"""customer exports; an index for segment builds over events
 
 Revision ID: 0007
 Revises: 0006
@@ -46,7 +46,17 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_exports_workspace_id_id"), "exports", ["workspace_id", "id"])
     op.create_index(op.f("ix_exports_status"), "exports", ["status"])
+    op.create_index(
+        op.f("ix_activities_workspace_id_name_type_timestamp_person_pk"),
+        "activities",
+        ["workspace_id", "name", "type", "timestamp", "person_pk"],
+        sqlite_where=sa.text("person_pk IS NOT NULL"),
+        postgresql_where=sa.text("person_pk IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        op.f("ix_activities_workspace_id_name_type_timestamp_person_pk"), table_name="activities"
+    )
     op.drop_table("exports")
