@@ -120,6 +120,7 @@ BENCHMARKS = {
     "identify": ["identify.py", "--duration", "10", "--rounds", "3"],
     "batch": ["batch.py", "--batches", "20"],
     "pipelines": ["pipelines.py", "--batches", "100"],
+    "segments": ["segments.py"],
 }
 
 

@@ -68,7 +68,10 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
 
     worker = (
         SegmentWorker(
-            database, tick=settings.segment_tick / 1000, build_step=settings.segment_build_step
+            database,
+            tick=settings.segment_tick / 1000,
+            build_step=settings.segment_build_step,
+            gather=settings.segment_gather / 1000,
         )
         if settings.segment_worker
         else None

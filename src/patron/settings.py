@@ -54,6 +54,11 @@ class Settings:
     segment_tick: int = _setting(
         1000, "Milliseconds between the segment worker's passes over time-relative conditions."
     )
+    segment_gather: int = _setting(
+        10,
+        "Milliseconds the segment worker waits after a commit before a pass, so that one pass "
+        "covers many changes (adds at most this to entry latency).",
+    )
     segment_build_step: int = _setting(
         250_000, "People evaluated per step (one transaction) of a segment build."
     )

@@ -360,12 +360,16 @@ CHANGE_FACETS: dict[str, frozenset[Facet]] = {
 EVERYTHING: frozenset[Facet] = frozenset(
     {"attributes", "events", "devices", "relationships", "segments"}
 )
+_SEGMENTS_ONLY: frozenset[Facet] = frozenset({"segments"})
 
 
-def affected(kind: str, segment_id: int | None, condition: Condition) -> bool:
+def affected(
+    kind: str, segment_id: int | None, reads: frozenset[Facet], refs: frozenset[int]
+) -> bool:
     """Whether a change of ``kind`` (naming ``segment_id`` for entries and exits) can change
-    the condition's outcome for the person it happened to."""
+    the outcome, for the person it happened to, of a condition that reads ``reads`` (its
+    :func:`facets`) and refers to the segments ``refs`` (its :func:`segment_refs`)."""
     touched = CHANGE_FACETS.get(kind, EVERYTHING)
-    if touched == frozenset({"segments"}):
-        return segment_id in segment_refs(condition)
-    return bool(touched & facets(condition))
+    if touched == _SEGMENTS_ONLY:
+        return segment_id in refs
+    return bool(touched & reads)

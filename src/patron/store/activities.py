@@ -66,15 +66,16 @@ def record(
     return bool(_insert_deduplicated(conn.dialect.name).run(conn, values))
 
 
-def record_system(
-    conn: Connection, ws: int, type: str, person_pks: Sequence[int], data: dict[str, Any], now: int
+def record_segment_moves(
+    conn: Connection, moves: Sequence[tuple[int, int, str, dict[str, Any]]], now: int
 ) -> None:
-    """The same system activity for many people at once (segment entries and exits)."""
+    """System activities for many people at once (segment entries and exits):
+    ``(workspace, person, type, data)`` each."""
     conn.execute(
         activities.insert(),
         [
             dict(workspace_id=ws, person_pk=pk, type=type, timestamp=now, data=data, created_at=now)
-            for pk in person_pks
+            for ws, pk, type, data in moves
         ],
     )
 

@@ -63,13 +63,13 @@ def log(
     _insert(conn.dialect.name).run(conn, values)
 
 
-def log_many(
-    conn: Connection, ws: int, person_pks: Iterable[int], kind: str, now: int, segment_id: int
+def log_segment_moves(
+    conn: Connection, moves: Iterable[tuple[int, int, str, int]], now: int
 ) -> None:
-    """Append one change per person (segment entries and exits)."""
+    """Append segment entries and exits: ``(workspace, person, kind, segment)`` each."""
     rows = [
         dict(workspace_id=ws, person_pk=pk, kind=kind, created_at=now, segment_id=segment_id)
-        for pk in person_pks
+        for ws, pk, kind, segment_id in moves
     ]
     if rows:
         conn.execute(_insert(conn.dialect.name).statement, rows)

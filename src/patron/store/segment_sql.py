@@ -12,6 +12,7 @@ numeric operators read numbers and numeric strings, and ignore everything else.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -169,8 +170,10 @@ def unindexed(column: Any) -> Expr:
     ``person_pk + 0`` takes that index out of the choice, on both databases.
     """
     if isinstance(column.type, sa.String):
-        return column.op("||")(sa.literal(""))
-    return column + 0
+        expr: Expr = column.op("||")(sa.literal(""))
+        return expr
+    shifted: Expr = column + 0
+    return shifted
 
 
 def _all(dialect: str, column: Any, tests: tuple[Attr, ...], now: int) -> list[Expr]:
@@ -308,11 +311,11 @@ def matching(
     """Keys of the workspace's people that satisfy ``condition`` (only among ``candidates``,
     or with a key in the range ``keys``, when given), in key order."""
     scope: Scope = "full" if candidates is None else "some"
-    compiler = Compiler(dialect, ws, now, scope, keys if candidates is None else None)
+    compiler = Compiler(dialect, ws, now, scope, keys if scope == "full" else None)
     # With candidates or a key range, people are read by key, not by workspace.
     workspace = (
         people.c.workspace_id
-        if candidates is None and keys is None
+        if scope == "full" and keys is None
         else unindexed(people.c.workspace_id)
     )
     query = sa.select(people.c.pk).where(workspace == ws, compiler.where(condition))
@@ -321,6 +324,28 @@ def matching(
     if keys is not None:
         query = query.where(people.c.pk.between(*keys))
     return query.order_by(people.c.pk)
+
+
+@functools.lru_cache(maxsize=256)
+def outcomes(dialect: str, ws: int, tests: tuple[tuple[Condition, int], ...]) -> sa.Select[Any]:
+    """For each person in the expanding parameter ``candidates``: their key, then 1 or 0 for
+    each ``(condition, now)`` of ``tests`` — many segments' answers in one query.
+
+    Built once per set of conditions (and per second, for conditions relative to now):
+    building the expression tree costs far more than running it for a few candidates.
+    """
+    columns = []
+    for index, (condition, now) in enumerate(tests):
+        compiler = Compiler(dialect, ws, now, "some")
+        columns.append(sa.case((compiler.where(condition), 1), else_=0).label(f"t{index}"))
+    return (
+        sa.select(people.c.pk, *columns)
+        .where(
+            unindexed(people.c.workspace_id) == ws,
+            people.c.pk.in_(sa.bindparam("candidates", expanding=True)),
+        )
+        .order_by(people.c.pk)
+    )
 
 
 def near_boundary(

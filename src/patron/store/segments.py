@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -65,7 +66,33 @@ class Segment(msgspec.Struct, dict=True):
     @functools.cached_property
     def condition(self) -> conditions.Condition:
         """The parsed conditions of a dynamic segment."""
-        return conditions.parse(self.conditions)
+        return _parsed(orjson.dumps(self.conditions, option=orjson.OPT_SORT_KEYS))
+
+    @functools.cached_property
+    def timed(self) -> bool:
+        """Whether membership can change as time passes (conditions relative to now)."""
+        return _is_timed(self.condition)
+
+    @functools.cached_property
+    def facets(self) -> frozenset[conditions.Facet]:
+        """What of a person the conditions read (``conditions.facets``)."""
+        return conditions.facets(self.condition)
+
+    @functools.cached_property
+    def refs(self) -> frozenset[int]:
+        """The segments the conditions refer to."""
+        return conditions.segment_refs(self.condition)
+
+
+# Segments are read afresh for every pass of the worker; their conditions are parsed once.
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: bytes) -> conditions.Condition:
+    return conditions.parse(orjson.loads(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_timed(condition: conditions.Condition) -> bool:
+    return bool(conditions.timed(condition))
 
 
 _COLUMNS = (
@@ -262,38 +289,53 @@ def members_among(conn: Connection, segment_id: int, keys: Sequence[int]) -> set
     return found
 
 
+Move = tuple[Segment, Sequence[int], Sequence[int]]  # a segment, who enters, who leaves
+
+
+def move(conn: Connection, moves: Sequence[Move], now: int) -> None:
+    """Record entries (people who must not be members yet) and exits for several segments:
+    one insert each for members, change-log rows and activities, however many segments."""
+    joined = [
+        dict(workspace_id=s.ws, segment_id=s.id, person_pk=pk, entered_at=now)
+        for s, entering, _ in moves
+        for pk in entering
+    ]
+    if joined:
+        conn.execute(segment_members.insert(), joined)
+    for segment, _, leaving in moves:
+        for chunk in _chunks(leaving):
+            conn.execute(
+                segment_members.delete().where(
+                    segment_members.c.segment_id == segment.id,
+                    segment_members.c.person_pk.in_(chunk),
+                )
+            )
+    logged = [
+        (s, pk, kind)
+        for s, entering, leaving in moves
+        for kind, keys in (("segment_entered", entering), ("segment_exited", leaving))
+        for pk in keys
+    ]
+    if logged:
+        changes.log_segment_moves(conn, [(s.ws, pk, kind, s.id) for s, pk, kind in logged], now)
+        activities.record_segment_moves(
+            conn,
+            [
+                (s.ws, pk, kind, {"segment_id": s.id, "segment_name": s.name})
+                for s, pk, kind in logged
+            ],
+            now,
+        )
+
+
 def enter(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> None:
     """Make people members (they must not be members yet), recording each entry."""
-    if not keys:
-        return
-    conn.execute(
-        segment_members.insert(),
-        [
-            dict(workspace_id=segment.ws, segment_id=segment.id, person_pk=pk, entered_at=now)
-            for pk in keys
-        ],
-    )
-    _record(conn, segment, keys, "segment_entered", now)
+    move(conn, [(segment, keys, ())], now)
 
 
 def leave(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> None:
     """Remove members, recording each exit."""
-    if not keys:
-        return
-    for chunk in _chunks(keys):
-        conn.execute(
-            segment_members.delete().where(
-                segment_members.c.segment_id == segment.id,
-                segment_members.c.person_pk.in_(chunk),
-            )
-        )
-    _record(conn, segment, keys, "segment_exited", now)
-
-
-def _record(conn: Connection, segment: Segment, keys: Sequence[int], kind: str, now: int) -> None:
-    changes.log_many(conn, segment.ws, keys, kind, now, segment.id)
-    data = {"segment_id": segment.id, "segment_name": segment.name}
-    activities.record_system(conn, segment.ws, kind, keys, data, now)
+    move(conn, [(segment, (), keys)], now)
 
 
 def add(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> None:
@@ -342,35 +384,75 @@ def evaluate(
     """Bring membership up to date for ``candidates``, or for everyone with a key in the
     range ``keys`` (one query), or for everyone; returns how many people entered and left."""
     dialect = conn.dialect.name
-    if candidates is None:
-        matching = set(
-            conn.execute(
-                segment_sql.matching(dialect, segment.ws, segment.condition, now, keys=keys)
-            ).scalars()
-        )
-        query = sa.select(segment_members.c.person_pk).where(
-            segment_members.c.segment_id == segment.id
-        )
-        if keys is not None:
-            query = query.where(segment_members.c.person_pk.between(*keys))
-        current = set(conn.execute(query).scalars())
-    else:
-        ordered = sorted(set(candidates))
-        matching = set()
-        for chunk in _chunks(ordered):
-            matching.update(
-                conn.execute(
-                    segment_sql.matching(
-                        dialect, segment.ws, segment.condition, now, candidates=list(chunk)
-                    )
-                ).scalars()
-            )
-        current = members_among(conn, segment.id, ordered)
+    if candidates is not None:
+        return evaluate_candidates(conn, segment.ws, [(segment, candidates)], now)[segment.id]
+    matching = set(
+        conn.execute(
+            segment_sql.matching(dialect, segment.ws, segment.condition, now, keys=keys)
+        ).scalars()
+    )
+    query = sa.select(segment_members.c.person_pk).where(segment_members.c.segment_id == segment.id)
+    if keys is not None:
+        query = query.where(segment_members.c.person_pk.between(*keys))
+    current = set(conn.execute(query).scalars())
     entered = sorted(matching - current)
     left = sorted(current - matching)
     enter(conn, segment, entered, now)
     leave(conn, segment, left, now)
     return len(entered), len(left)
+
+
+_SEGMENTS_PER_QUERY = 50
+
+
+def evaluate_candidates(
+    conn: Connection, ws: int, wanted: Sequence[tuple[Segment, Sequence[int]]], now: int
+) -> dict[int, tuple[int, int]]:
+    """Bring several segments' membership up to date, each for its own candidates, with one
+    query per group of segments for the outcomes and one for current membership; returns
+    (entered, left) per segment id."""
+    results: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(wanted), _SEGMENTS_PER_QUERY):
+        group = wanted[start : start + _SEGMENTS_PER_QUERY]
+        everyone = sorted({pk for _, keys in group for pk in keys})
+        # Conditions not relative to now never read it: 0 keeps the query cached longer.
+        tests = tuple((s.condition, now if s.timed else 0) for s, _ in group)
+        query = segment_sql.outcomes(conn.dialect.name, ws, tests)
+        holds: list[set[int]] = [set() for _ in group]
+        for chunk in _chunks(everyone):
+            for pk, *answers in conn.execute(query, {"candidates": list(chunk)}):
+                for index, answer in enumerate(answers):
+                    if answer:
+                        holds[index].add(pk)
+        current = _members_of(conn, [s.id for s, _ in group], everyone)
+        moves: list[Move] = []
+        for index, (segment, keys) in enumerate(group):
+            mine = set(keys)
+            present = current.get(segment.id, set()) & mine
+            entered = sorted((holds[index] & mine) - present)
+            left = sorted(present - holds[index])
+            if entered or left:
+                moves.append((segment, entered, left))
+            results[segment.id] = (len(entered), len(left))
+        move(conn, moves, now)
+    return results
+
+
+def _members_of(
+    conn: Connection, segment_ids: Sequence[int], keys: Sequence[int]
+) -> dict[int, set[int]]:
+    """Which of ``keys`` are members of each of the segments."""
+    found: dict[int, set[int]] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            sa.select(segment_members.c.segment_id, segment_members.c.person_pk).where(
+                segment_members.c.segment_id.in_(list(segment_ids)),
+                segment_members.c.person_pk.in_(chunk),
+            )
+        )
+        for segment_id, pk in rows:
+            found.setdefault(segment_id, set()).add(pk)
+    return found
 
 
 def key_range(conn: Connection, ws: int) -> tuple[int, int] | None:

@@ -16,9 +16,10 @@ class Loop:
 
     name = "patron-worker"
 
-    def __init__(self, db: Database, *, tick: float = 1.0) -> None:
+    def __init__(self, db: Database, *, tick: float = 1.0, gather: float = 0.0) -> None:
         self.db = db
         self.tick = tick
+        self.gather = gather  # after a poke, wait this long so that one pass covers more
         self.passes = 0  # complete passes so far (dev mode's settle waits on these)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +68,8 @@ class Loop:
                 log.exception("%s pass failed; retrying", self.name)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.tick)
+                if self.gather:
+                    await asyncio.sleep(self.gather)
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -31,7 +31,10 @@ from patron.worker.loop import Loop
 CONSUMER = "segments"
 
 
-def consume(conn: Connection, limit: int = 2000) -> int:
+BATCH = 2000  # changes read per step
+
+
+def consume(conn: Connection, limit: int = BATCH) -> int:
     """Process up to ``limit`` changes after the consumer's cursor; returns how many."""
     position = changes.cursor(conn, CONSUMER, int(time.time()))
     batch = changes.read(conn, position, limit)
@@ -48,15 +51,22 @@ def consume(conn: Connection, limit: int = 2000) -> int:
         if not dynamic:
             continue
         now = clock.now(ws)
+        # People with the same kinds of change are affected alike: decide once per kind set.
+        alike: dict[frozenset[tuple[str, int | None]], list[int]] = defaultdict(list)
+        for pk, kinds in people_changes.items():
+            alike[frozenset(kinds)].append(pk)
+        wanted: list[tuple[segments.Segment, list[int]]] = []
         for segment in dynamic:
-            condition = segment.condition
+            reads, refs = segment.facets, segment.refs
             candidates = [
                 pk
-                for pk, kinds in people_changes.items()
-                if any(conditions.affected(kind, sid, condition) for kind, sid in kinds)
+                for kinds, keys in alike.items()
+                if any(conditions.affected(kind, sid, reads, refs) for kind, sid in kinds)
+                for pk in keys
             ]
             if candidates:
-                segments.evaluate(conn, segment, now, candidates)
+                wanted.append((segment, candidates))
+        segments.evaluate_candidates(conn, ws, wanted, now)
     last = batch[-1]
     changes.advance(conn, CONSUMER, (last.txid, last.seq), int(time.time()))
     return len(batch)
@@ -92,8 +102,10 @@ class SegmentWorker(Loop):
 
     name = "patron-segments"
 
-    def __init__(self, db: Database, *, tick: float = 1.0, build_step: int = 250_000) -> None:
-        super().__init__(db, tick=tick)
+    def __init__(
+        self, db: Database, *, tick: float = 1.0, build_step: int = 250_000, gather: float = 0.0
+    ) -> None:
+        super().__init__(db, tick=tick, gather=gather)
         self.build_step = build_step
         self._time_followed = 0.0  # monotonic time of the last pass over time windows
         self._clock_moved = False
@@ -133,8 +145,9 @@ class SegmentWorker(Loop):
         return False
 
     async def drain(self) -> None:
-        """Process the change log until nothing is left."""
-        while await self.db.write(consume):
+        """Process the change log until nothing is left (a short step means it was all; what
+        commits after it pokes the worker again)."""
+        while await self.db.write(consume) >= BATCH:
             pass
 
     async def build(self, segment: segments.Segment) -> None:
