@@ -5,8 +5,9 @@ Usage: python benchmarks/segments.py [--people 1000000] [--events 10000000] [--j
 1. **Build.** A SQLite file with N people (20% on plan "pro"), M events over the last 180
    days (purchases 30%, nine other names) and an iOS device for 30% of people, loaded directly
    (setup, not measured). Then a segment with three conditions (attribute + event count
-   within 30 days + device) is built by Patron's segment worker, and timed; the floor is one hand-written SQL statement that
-   computes the same members into a table, on the same file in the same run.
+   within 30 days + device) is built by Patron's segment worker, and timed; the floor is one
+   hand-written SQL statement that computes the same members into a table, on the same file
+   in the same run.
 2. **Identify with segments.** Three fresh `patron serve`s: without segments, with 20
    "stable" segments (read what every identify writes, so all are re-evaluated each time, but
    no one enters or leaves) and with 20 "churning" ones (each new person enters about six);
