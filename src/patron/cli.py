@@ -152,6 +152,56 @@ def serve(
         db.close()
 
 
+@main.command()
+@database_option
+@click.option(
+    "--log-level",
+    envvar="PATRON_LOG_LEVEL",
+    show_envvar=True,
+    default="info",
+    help="debug, info, warning or error.",
+)
+def worker(database_url: str, log_level: str) -> None:
+    """Run the background workers (segments, exports) without serving HTTP.
+
+    For deployments of several processes on PostgreSQL: run `patron serve` with
+    PATRON_SEGMENT_WORKER=0 and PATRON_EXPORT_WORKER=0, and one or more `patron worker`s.
+    Workers in other processes see new writes on their next tick (PATRON_SEGMENT_TICK).
+    """
+    import asyncio
+    import signal
+
+    from patron.worker.exports import ExportWorker
+    from patron.worker.segments import SegmentWorker
+
+    settings = Settings.from_env(database_url=database_url, log_level=log_level)
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    prepare(settings.database_url)
+    db = Database(settings.database_url, read_pool_size=settings.read_pool_size)
+    tick = settings.segment_tick / 1000
+
+    async def run() -> None:
+        segment_worker = SegmentWorker(db, tick=tick, build_step=settings.segment_build_step)
+        export_worker = ExportWorker(db, tick=tick)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        segment_worker.start()
+        export_worker.start()
+        db.after_commit = segment_worker.poke
+        click.echo(f"Patron worker on {db.url.split('@')[-1]}: segments and exports", err=True)
+        await stop.wait()
+        db.after_commit = None
+        await segment_worker.stop()
+        await export_worker.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        db.close()
+
+
 def _default_credentials(db: Database, path: Path | None) -> workspaces.Credentials | None:
     """Create the ``default`` workspace on an empty database; reuse keys saved in ``path``."""
     if db.read_sync(workspaces.count) == 0:
