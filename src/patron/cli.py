@@ -383,8 +383,9 @@ def workspace_object_type(name: str, type_id: int, type_name: str, database_url:
 
 def _register() -> None:
     from patron.cli_people import export_group, import_group, segment
+    from patron.cli_sync import sync
 
-    for group in (segment, import_group, export_group):
+    for group in (segment, import_group, export_group, sync):
         main.add_command(group)
 
 

@@ -190,7 +190,7 @@ def segment_apply(file: Path, dry_run: bool, workspace_name: str, database_url: 
     table = Table("segment", "id", "type", "outcome")
     for name, segment_id, kind, outcome in outcomes:
         table.add_row(name, "-" if segment_id is None else str(segment_id), kind, outcome)
-    Console().print(table)
+    (Console() if sys.stdout.isatty() else Console(width=200)).print(table)
     if dry_run:
         click.echo("dry run: nothing was changed")
 

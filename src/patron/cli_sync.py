@@ -1,0 +1,213 @@
+"""``patron sync …``: run warehouse syncs and look into what they did (docs/sync.md)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from patron.domain.durations import parse_duration
+from patron.domain.errors import InvalidInput
+from patron.sync.config import Config, ConfigError, load
+from patron.sync.runner import Outcome, Runner
+from patron.sync.state import State
+
+# Piped output (scripts, CI logs) gets whole tables and lines, not a guess at a terminal.
+out = Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+
+config_argument = click.argument(
+    "config_file", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The config file (the state is kept beside it).",
+)
+state_option = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="PATRON_SYNC_STATE",
+    show_envvar=True,
+    help="Folder of the sync state database (default: .patron-sync beside the config file).",
+)
+
+
+def _config(path: Path) -> Config:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _state(config_file: Path | None, state_dir: Path | None) -> State:
+    if state_dir is None:
+        base = config_file.resolve().parent if config_file is not None else Path.cwd()
+        state_dir = base / ".patron-sync"
+    return State(state_dir)
+
+
+def _when(unix: int | None) -> str:
+    if unix is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(unix, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.group()
+def sync() -> None:
+    """Keep Patron (or Customer.io) in step with SQL models, Hightouch-style."""
+
+
+@sync.command("run")
+@config_argument
+@click.option("--dry-run", is_flag=True, help="Compute the difference; print counts and samples.")
+@click.option("--full", is_flag=True, help="Send every row again, not only the difference.")
+@click.option("--only", "only", multiple=True, help="Run only the syncs with these names.")
+@click.option("--every", default=None, help="Keep running on a schedule, e.g. 15m or 1h.")
+@state_option
+def sync_run(
+    config_file: Path,
+    dry_run: bool,
+    full: bool,
+    only: tuple[str, ...],
+    every: str | None,
+    state_dir: Path | None,
+) -> None:
+    """Run the syncs CONFIG declares. Exits with status 1 when rows failed or a sync could not
+    run."""
+    interval = None
+    if every is not None:
+        try:
+            interval = parse_duration(every, "--every")
+        except InvalidInput as exc:
+            raise click.ClickException(str(exc)) from exc
+        if interval <= 0:
+            raise click.ClickException("--every must be a positive duration")
+    while True:
+        config = _config(config_file)
+        chosen = [s for s in config.syncs if not only or s.name in only]
+        if only and len(chosen) != len(set(only)):
+            missing = set(only) - {s.name for s in chosen}
+            raise click.ClickException(f"no sync named {', '.join(sorted(missing))}")
+        state = _state(config_file, state_dir)
+        try:
+            runner = Runner(state, config_file.resolve().parent)
+            outcomes = [(s.name, runner.run(s, dry_run=dry_run, full=full)) for s in chosen]
+        finally:
+            state.close()
+        _summary(outcomes, dry_run)
+        bad = any(o.status in ("error", "failed_rows", "busy") for _, o in outcomes)
+        if interval is None:
+            sys.exit(1 if bad else 0)
+        time.sleep(interval)
+
+
+def _summary(outcomes: list[tuple[str, Outcome]], dry_run: bool) -> None:
+    table = Table("sync", "rows", "added", "changed", "removed", "unchanged", "sent",
+                  "failed", "requests", "status")  # fmt: skip
+    for name, o in outcomes:
+        c = o.counts
+        table.add_row(name, str(c.rows), str(c.added), str(c.changed), str(c.removed),
+                      str(c.unchanged), str(o.sent), str(o.failed),
+                      str(o.requests), o.status)  # fmt: skip
+    out.print(table)
+    for name, o in outcomes:
+        if o.error:
+            out.print(f"[red]{name}: {o.error}[/red]")
+        if dry_run:
+            for sample in o.samples:
+                out.print(f"{name} {sample['kind']} {sample['key']}: "
+                          f"{json.dumps(sample['operation'] or sample['identifier'])}"
+                          + (f" ({sample['error']})" if sample["error"] else ""))  # fmt: skip
+
+
+@sync.command("status")
+@config_argument
+@state_option
+def sync_status(config_file: Path, state_dir: Path | None) -> None:
+    """Each sync's health, last run and failing rows."""
+    config = _config(config_file)
+    state = _state(config_file, state_dir)
+    try:
+        table = Table("sync", "health", "last run", "finished", "status", "failing rows")
+        for s in config.syncs:
+            runs = state.runs(s.name, 1)
+            last = runs[0] if runs else None
+            table.add_row(
+                s.name,
+                state.sync_value(s.name, "health") or "never run",
+                "-" if last is None else str(last["id"]),
+                "-" if last is None else _when(last["finished_at"]),
+                "-" if last is None else last["status"],
+                str(len(state.failures(s.name))),
+            )
+        out.print(table)
+    finally:
+        state.close()
+
+
+@sync.command("runs")
+@click.argument("name")
+@config_option
+@state_option
+@click.option("--limit", default=20, show_default=True, help="How many runs.")
+def sync_runs(name: str, config_file: Path | None, state_dir: Path | None, limit: int) -> None:
+    """The newest runs of sync NAME."""
+    state = _state(config_file, state_dir)
+    try:
+        table = Table("run", "started", "finished", "status", "added", "changed", "removed",
+                      "failed", "requests", "error")  # fmt: skip
+        for r in state.runs(name, limit):
+            table.add_row(str(r["id"]), _when(r["started_at"]), _when(r["finished_at"]),
+                          r["status"], str(r["added"]), str(r["changed"]), str(r["removed"]),
+                          str(r["failed"]), str(r["requests"]), r["error"] or "")  # fmt: skip
+        out.print(table)
+    finally:
+        state.close()
+
+
+@sync.command("debug")
+@click.argument("name")
+@click.option("--run", "run_id", type=int, default=None, help="Only this run's requests.")
+@click.option("--row", "row_key", default=None, help="Only requests that carried this row key.")
+@config_option
+@state_option
+@click.option("--limit", default=20, show_default=True, help="How many requests.")
+def sync_debug(
+    name: str,
+    run_id: int | None,
+    row_key: str | None,
+    config_file: Path | None,
+    state_dir: Path | None,
+    limit: int,
+) -> None:
+    """What sync NAME sent, what came back, and why a row failed."""
+    state = _state(config_file, state_dir)
+    try:
+        if row_key is not None:
+            failing = [f for f in state.failures(name) if f[0] == row_key]
+            for key, kind, error, attempts in failing:
+                out.print(f"row {key} ({kind}) is failing after {attempts} run(s): {error}")
+            if not failing:
+                out.print(f"row {row_key} is not failing")
+        found = state.requests_for(name, run_id, row_key, limit)
+        if not found:
+            out.print("no requests recorded")
+        for r in found:
+            where = "" if r["position"] is None else f", position {r['position']}: {r['outcome']}"
+            out.print(f"[bold]request {r['id']}[/bold] run {r['run_id']} attempt {r['attempt']} "
+                      f"at {_when(r['at'])}{where}")  # fmt: skip
+            out.print(f"  {r['method']} {r['url']}  →  {r['status']} in {r['duration_ms']:.0f} ms")
+            out.print(f"  sent:     {r['body'][:2000]}", markup=False)
+            out.print(f"  received: {r['response'][:2000]}", markup=False)
+    finally:
+        state.close()
