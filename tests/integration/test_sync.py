@@ -4,6 +4,8 @@ checked through the App API; and against a capture server that answers like Cust
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -19,7 +21,7 @@ import yaml
 
 from capture_server import CaptureServer
 from live import PATRON, LiveServer, patron
-from support import PG_URL, admin_engine, postgres_or_skip, with_database
+from support import IN_CI, PG_URL, admin_engine, postgres_or_skip, with_database
 
 
 @pytest.fixture
@@ -43,8 +45,39 @@ class Model:
         self.engine.dispose()  # DuckDB lets one process at a time open a file
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
+MARIADB_URL = os.environ.get("PATRON_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def mariadb_or_skip() -> sa.engine.Engine:
+    """The MariaDB server for MySQL-source tests; skipped when unreachable (failed under CI)."""
+    engine = sa.create_engine(MARIADB_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:
+        engine.dispose()
+        reason = f"MariaDB unreachable at {MARIADB_URL}: {exc.__class__.__name__}"
+        if IN_CI:
+            pytest.fail(reason + " (CI=true requires it)")
+        pytest.skip(reason)
+    return engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "duckdb", "mariadb"])
 def model(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Model]:
+    if request.param == "mariadb":
+        admin = mariadb_or_skip()
+        name = f"warehouse_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        built = Model(str(sa.engine.make_url(MARIADB_URL).set(database=name)
+                          .render_as_string(hide_password=False)))  # fmt: skip
+        yield built
+        built.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+        return
     if request.param == "sqlite":
         yield Model(f"sqlite:///{tmp_path / 'warehouse.db'}")
         return
@@ -126,8 +159,8 @@ def last_run(config: Path, name: str) -> dict[str, Any]:
 
 def test_customers_follow_the_model(model: Model, cio: Patron, tmp_path: Path) -> None:
     p = f"c{uuid.uuid4().hex[:6]}-"
-    model.run("CREATE TABLE users (user_id VARCHAR, email VARCHAR, plan VARCHAR,"
-              " score DECIMAL(8,2), signup_at VARCHAR, extra VARCHAR)")  # fmt: skip
+    model.run("CREATE TABLE users (user_id VARCHAR(200), email VARCHAR(200), plan VARCHAR(200),"
+              " score DECIMAL(8,2), signup_at VARCHAR(200), extra VARCHAR(200))")  # fmt: skip
     users = [
         {"u": f"{p}1", "e": f"{p}1@example.com", "plan": "pro", "s": 1.5,
          "at": "2024-01-02 03:04:05"},
@@ -424,3 +457,84 @@ def test_alerts_on_state_changes_only(capture: CaptureServer, tmp_path: Path) ->
         hook_server.stop()
     assert len(hooks) == 2, hooks
     assert "failing" in hooks[0] and "healthy again" in hooks[1]
+
+
+def test_files_email_matches_and_composite_keys(cio: Patron, tmp_path: Path) -> None:
+    p = f"f{uuid.uuid4().hex[:6]}"
+    import duckdb
+
+    duckdb.sql(
+        f"COPY (SELECT * FROM (VALUES ('{p}a@example.com', 'eu', 1, DATE '2024-03-01'),"
+        f" ('{p}a@example.com', 'us', 2, DATE '2024-03-02'),"
+        f" ('{p}b@example.com', 'eu', 3, NULL)) t(email, region, seats, since))"
+        f" TO '{tmp_path / 'seats.parquet'}' (FORMAT parquet)"
+    )
+    config = write_config(tmp_path, {
+        "name": "seats", "type": "customers",
+        "source": {"file": "seats.parquet", "primary_key": ["email", "region"]},
+        "destination": cio.destination(), "match": {"column": "email", "on": "email"},
+        "mapping": {"seats": "seats", "since": "since", "region": "region"},
+    })  # fmt: skip
+    result = sync_run(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert last_run(config, "seats")["added"] == 3
+    found = cio.http.get("/v1/customers", params={"email": f"{p}a@example.com"}).json()
+    assert len(found["results"]) == 1  # two rows, one person: matched by email
+    via_email = cio.http.get(
+        f"/v1/customers/{p}a@example.com/attributes", params={"id_type": "email"}
+    ).json()["customer"]["attributes"]
+    since = {"eu": "1709251200", "us": "1709337600"}  # DATE → unix seconds at UTC midnight
+    assert via_email["since"] == since[via_email["region"]]
+    other = cio.http.get(
+        f"/v1/customers/{p}b@example.com/attributes", params={"id_type": "email"}
+    ).json()["customer"]["attributes"]
+    assert other["seats"] == "3" and "since" not in other
+    debug = patron("sync", "debug", "seats", "--config", str(config), "--row",
+                   json.dumps([f"{p}a@example.com", "eu"]).replace(" ", ""))  # fmt: skip
+    assert "not failing" in debug.stdout and "200" in debug.stdout
+
+
+def test_overlapping_runs_never_happen_and_every_repeats(
+    capture: CaptureServer, tmp_path: Path
+) -> None:
+    config = capture_config(tmp_path, capture, 30, concurrency=1, pad="w" * 20_000)
+    capture.script.delay = 3.0  # two batches: the first run takes about 6 s
+    slow = subprocess.Popen([PATRON, "sync", "run", str(config)], stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not capture.script.received and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    busy = sync_run(config)
+    assert slow.poll() is None, "the first run ended before the second began"
+    assert busy.returncode == 1 and "busy" in busy.stdout, busy.stdout + busy.stderr
+    assert slow.wait(timeout=60) == 0
+    capture.script.delay = 0
+    capture.script.received.clear()
+    source = tmp_path / "people.csv"
+    every = subprocess.Popen(
+        [PATRON, "sync", "run", str(config), "--every", "1s"], stdout=subprocess.PIPE
+    )
+    try:
+        time.sleep(1.5)
+        source.write_text(source.read_text() + "late,good,x\n")
+        deadline = time.monotonic() + 20
+        while "late" not in sent_ids(capture) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "late" in sent_ids(capture), capture.script.received
+    finally:
+        every.send_signal(signal.SIGINT)
+        every.wait(timeout=10)
+
+
+def test_failing_rows_that_leave_the_model_stop_failing(
+    capture: CaptureServer, tmp_path: Path
+) -> None:
+    config = capture_config(tmp_path, capture, 10)
+    capture.script.fail_when = '"bad"'
+    assert sync_run(config).returncode == 1
+    source = tmp_path / "people.csv"
+    kept = [line for line in source.read_text().splitlines() if ",bad," not in line]
+    source.write_text("\n".join(kept) + "\n")
+    assert sync_run(config).returncode == 0
+    status = patron("sync", "status", str(config))
+    assert "healthy" in status.stdout

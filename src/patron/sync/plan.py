@@ -164,15 +164,15 @@ def diff(
     failed: set[str],
     idents: Any,
     counts: Counts,
+    seen: set[str],
 ) -> Iterator[Change]:
     """The model's rows against the acknowledged state: added and changed rows as they are
     read, then the removed ones. ``acked`` is consumed; ``idents(keys)`` gives removed rows'
-    identifiers."""
+    identifiers; ``seen`` is filled with the model's row keys."""
     planner = Planner(sync)
     # The hash covers the config too, so rows sent under another mapping or mode differ.
     config = signature(sync)
     columns = sync.source.key_columns
-    seen: set[str] = set()
     insert_only = sync.type == "events"
     for row in rows:
         counts.rows += 1

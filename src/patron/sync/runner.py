@@ -154,11 +154,16 @@ class Runner:
                         progress.advance(task)
                         yield row
 
+                seen: set[str] = set()
                 for change in diff(
                     sync, counted(), acked_for_diff, failed_before,
-                    lambda keys: self.state.idents(sync.name, keys), counts,
+                    lambda keys: self.state.idents(sync.name, keys), counts, seen,
                 ):  # fmt: skip
                     spool.add(change)
+            # A failing row that left the model (and was never acknowledged) is not failing.
+            stale = failed_before - seen - acked.keys()
+            if stale and not dry_run:
+                self.state.record(sync.name, [], sorted(stale), [], run_id)
             if dry_run:
                 return Outcome(run_id, "dry_run", counts, samples=self._samples(spool))
             return self._send(sync, run_id, counts, spool, segment_id)
