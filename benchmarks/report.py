@@ -121,6 +121,7 @@ BENCHMARKS = {
     "batch": ["batch.py", "--batches", "20"],
     "pipelines": ["pipelines.py", "--batches", "100"],
     "segments": ["segments.py"],
+    "sync": ["sync.py"],
 }
 
 

@@ -51,9 +51,11 @@ class Planner:
 
     def __init__(self, sync: Sync) -> None:
         self.sync = sync
+        self.columns = tuple(sync.mapping.items())
 
     def _mapped(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {attr: attribute(row.get(column)) for column, attr in self.sync.mapping.items()}
+        convert, cell = attribute, row.get
+        return {attr: convert(cell(column)) for column, attr in self.columns}
 
     def _person(self, row: dict[str, Any]) -> tuple[dict[str, str], str]:
         match = self.sync.match

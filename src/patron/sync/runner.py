@@ -150,8 +150,9 @@ class Runner:
                 rows = sources.rows(sync.source, self.base)
 
                 def counted() -> Iterator[dict[str, Any]]:
-                    for row in rows:
-                        progress.advance(task)
+                    for number, row in enumerate(rows, 1):
+                        if number % 1000 == 0:
+                            progress.update(task, completed=number)
                         yield row
 
                 seen: set[str] = set()

@@ -40,10 +40,18 @@ def parse_time_text(text: str) -> int | None:
 def attribute(value: Any) -> Any:
     """A column value as an attribute value: times become unix seconds, decimals numbers,
     other unusual types text; ``None`` stays ``None`` (which removes the attribute)."""
-    if value is None or isinstance(value, bool | int | str):
-        if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
+        # Most text is not a date; tell so without a regex (this runs for every cell).
+        if (len(value) >= 10 and value[4] == "-" and value[:4].isdigit()) or value[:1].isspace():
             seconds = parse_time_text(value)
             return value if seconds is None else seconds
+        return value
+    if value is None or kind is int or kind is bool:
+        return value
+    if isinstance(value, str):
+        return attribute(str(value))  # a str subclass
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
