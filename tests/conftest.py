@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import settings
 from starlette.testclient import TestClient
 
@@ -19,13 +17,10 @@ from patron.store import workspaces
 from patron.store.database import Database
 from patron.store.migrate import prepare
 from support import (
-    PG_URL,
     Api,
-    admin_engine,
     in_process,
     new_workspace,
-    postgres_or_skip,
-    with_database,
+    scratch_postgres,
 )
 
 pytest_plugins = ["pytester"]
@@ -49,17 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session."""
-    postgres_or_skip()
-    name = f"patron_test_{uuid.uuid4().hex[:10]}"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = with_database(PG_URL, name)
-    prepare(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("patron_test") as url:
+        prepare(url)
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -145,17 +132,10 @@ def live_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 @pytest.fixture(scope="session")
 def live_postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real ``patron serve`` on a PostgreSQL database of its own."""
-    postgres_or_skip()
-    name = f"patron_live_{uuid.uuid4().hex[:8]}"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    server = LiveServer(with_database(PG_URL, name), tmp_path_factory.mktemp("live-pg"))
-    yield server
-    server.stop()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("patron_live") as url:
+        server = LiveServer(url, tmp_path_factory.mktemp("live-pg"))
+        yield server
+        server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote as _quote
 
@@ -39,6 +41,22 @@ def postgres_or_skip() -> None:
         if IN_CI:
             pytest.fail(reason + " (CI=true requires it)")
         pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards (skips without PostgreSQL)."""
+    postgres_or_skip()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(PG_URL, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def with_database(url: str, name: str) -> str:

@@ -11,7 +11,13 @@ import click
 import msgspec
 
 from patron import __version__
-from patron.cli_support import database_option, echo_mapping, open_database, write
+from patron.cli_support import (
+    database_option,
+    echo_mapping,
+    log_level_option,
+    open_database,
+    write,
+)
 from patron.domain import clock
 from patron.settings import Settings
 from patron.store import objects as objects_store
@@ -54,13 +60,7 @@ def migrate(database_url: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Keep the default workspace's keys in this file (mode 0600) to print them on every start.",
 )
-@click.option(
-    "--log-level",
-    envvar="PATRON_LOG_LEVEL",
-    show_envvar=True,
-    default="info",
-    help="debug, info, warning or error.",
-)
+@log_level_option
 @click.option(
     "--dev",
     envvar="PATRON_DEV",
@@ -154,13 +154,7 @@ def serve(
 
 @main.command()
 @database_option
-@click.option(
-    "--log-level",
-    envvar="PATRON_LOG_LEVEL",
-    show_envvar=True,
-    default="info",
-    help="debug, info, warning or error.",
-)
+@log_level_option
 def worker(database_url: str, log_level: str) -> None:
     """Run the background workers (segments, exports) without serving HTTP.
 

@@ -29,6 +29,14 @@ database_option = click.option(
     help="Database URL: sqlite:///file.db or postgresql://user@host/db.",
 )
 
+log_level_option = click.option(
+    "--log-level",
+    envvar="PATRON_LOG_LEVEL",
+    show_envvar=True,
+    default="info",
+    help="debug, info, warning or error.",
+)
+
 workspace_option = click.option(
     "--workspace",
     "workspace_name",

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from patron.domain import signed_urls
 from patron.store.database import Database
 from patron.store.schema import exports
-from support import Api
+from support import Api, in_process
 
 
 def settle(api: Api) -> None:
@@ -114,19 +114,21 @@ def test_export_errors_and_isolation(dev: Api, other: Api) -> None:
     assert no_key.status_code == 401
 
 
-def test_pending_export_has_no_link(dev: Api, database: Database) -> None:
-    dev.identify("p1")
-    export = start_export(dev, {"attribute": {"field": "id", "operator": "exists"}})
-    # Hold the export's lease, as another process building it would.
-    database.write_sync(
-        lambda c: c.execute(
-            exports.update()
-            .where(exports.c.id == export["id"])
-            .values(lease_until=int(time.time()) + 3600)
-        )
-    )
-    response = dev.app("GET", f"/v1/exports/{export['id']}/download")
-    assert response.status_code == 400 and "pending" in response.json()["meta"]["error"]
+def test_pending_export_has_no_link(database: Database, workspace: Any) -> None:
+    # No export worker in this process: the export stays pending, as while another builds it.
+    with in_process(database, dev=True, export_worker=False) as http:
+        api = Api(http, workspace)
+        api.identify("p1")
+        export = start_export(api, {"attribute": {"field": "id", "operator": "exists"}})
+        time.sleep(0.2)
+        response = api.app("GET", f"/v1/exports/{export['id']}/download")
+        assert response.status_code == 400 and "pending" in response.json()["meta"]["error"]
+        assert api.app("GET", f"/v1/exports/{export['id']}").json()["export"]["status"] == "pending"
+    # A worker that starts later builds it.
+    with in_process(database, dev=True) as http:
+        api = Api(http, workspace)
+        settle(api)
+        assert api.app("GET", f"/v1/exports/{export['id']}").json()["export"]["status"] == "done"
 
 
 def test_links_are_signed_and_expire(dev: Api, database: Database) -> None:

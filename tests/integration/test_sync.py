@@ -21,7 +21,7 @@ import yaml
 
 from capture_server import CaptureServer
 from live import PATRON, LiveServer, patron
-from support import IN_CI, PG_URL, admin_engine, postgres_or_skip, with_database
+from support import IN_CI, scratch_postgres
 
 
 @pytest.fixture
@@ -86,17 +86,10 @@ def model(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Model]:
         yield built
         built.engine.dispose()
         return
-    postgres_or_skip()
-    name = f"warehouse_{uuid.uuid4().hex[:8]}"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    built = Model(with_database(PG_URL, name))
-    yield built
-    built.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("warehouse") as url:
+        built = Model(url)
+        yield built
+        built.engine.dispose()
 
 
 class Patron:

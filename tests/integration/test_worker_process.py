@@ -6,32 +6,23 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-import sqlalchemy as sa
 
 from live import PATRON, LiveServer
-from support import PG_URL, admin_engine, postgres_or_skip, with_database
+from support import scratch_postgres
 
 NO_WORKERS = {"PATRON_SEGMENT_WORKER": "0", "PATRON_EXPORT_WORKER": "0"}
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    postgres_or_skip()
-    name = f"patron_worker_{uuid.uuid4().hex[:8]}"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield with_database(PG_URL, name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("patron_worker") as url:
+        yield url
 
 
 def wait_for(check: Any, timeout: float = 20) -> Any:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from live import LiveServer
 from loadgen import Call, basic, in_background, run
-from support import PG_URL, admin_engine, postgres_or_skip, with_database
+from support import scratch_postgres
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -23,15 +21,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'patron.db'}"
         return
-    postgres_or_skip()
-    name = f"patron_kill_{uuid.uuid4().hex[:8]}"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield with_database(PG_URL, name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres("patron_kill") as url:
+        yield url
 
 
 def test_every_acknowledged_write_survives_sigkill(database_url: str, tmp_path: Path) -> None:
