@@ -131,24 +131,34 @@ def _summary(outcomes: list[tuple[str, Outcome]], dry_run: bool) -> None:
 
 
 @sync.command("status")
-@config_argument
+@click.argument(
+    "config_file",
+    metavar="[CONFIG]",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @state_option
-def sync_status(config_file: Path, state_dir: Path | None) -> None:
-    """Each sync's health, last run and failing rows."""
-    config = _config(config_file)
+def sync_status(config_file: Path | None, state_dir: Path | None) -> None:
+    """Each sync's health, last run and failing rows: those CONFIG declares, or without it
+    every sync in the state folder (default ./.patron-sync)."""
     state = _state(config_file, state_dir)
     try:
+        names = (
+            [s.name for s in _config(config_file).syncs]
+            if config_file is not None
+            else state.sync_names()
+        )
         table = Table("sync", "health", "last run", "finished", "status", "failing rows")
-        for s in config.syncs:
-            runs = state.runs(s.name, 1)
+        for name in names:
+            runs = state.runs(name, 1)
             last = runs[0] if runs else None
             table.add_row(
-                s.name,
-                state.sync_value(s.name, "health") or "never run",
+                name,
+                state.sync_value(name, "health") or "never run",
                 "-" if last is None else str(last["id"]),
                 "-" if last is None else _when(last["finished_at"]),
                 "-" if last is None else last["status"],
-                str(len(state.failures(s.name))),
+                str(len(state.failures(name))),
             )
         out.print(table)
     finally:

@@ -199,6 +199,8 @@ def test_customers_follow_the_model(model: Model, cio: Patron, tmp_path: Path) -
 
     status = patron("sync", "status", str(config))
     assert "people" in status.stdout and "healthy" in status.stdout
+    anywhere = patron("sync", "status", "--state", str(tmp_path / ".patron-sync"))
+    assert "people" in anywhere.stdout and "healthy" in anywhere.stdout
 
 
 @pytest.mark.parametrize("behaviour", ["nothing", "delete"])

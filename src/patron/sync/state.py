@@ -157,6 +157,10 @@ class State:
             (sync, value, int(time.time())),
         )
 
+    def sync_names(self) -> list[str]:
+        """Every sync that has run with this state."""
+        return [n for (n,) in self.db.execute("SELECT DISTINCT sync FROM runs ORDER BY sync")]
+
     # -- runs and the request log --------------------------------------------------------
 
     def start_run(self, sync: str, dry_run: bool, full: bool) -> int:
