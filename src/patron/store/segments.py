@@ -188,6 +188,12 @@ def all_of(
     return [_segment(r) for r in conn.execute(query)]
 
 
+def any_dynamic(conn: Connection) -> bool:
+    """Whether any workspace has a data-driven segment."""
+    query = sa.select(segments.c.id).where(segments.c.type == DYNAMIC).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def unfinished(conn: Connection) -> bool:
     """Whether any segment waits for or is in a build."""
     query = sa.select(segments.c.id).where(segments.c.state != FINISHED).limit(1)

@@ -123,9 +123,13 @@ class SegmentWorker(Loop):
         tick has gone by, or when a clock moved; not after every write)."""
         for segment in await self.db.read(_queued):
             await self.build(segment)
-        await self.drain()
         started = time.monotonic()
-        if self._clock_moved or started - self._time_followed >= self.tick:
+        due = self._clock_moved or started - self._time_followed >= self.tick
+        # Without data-driven segments the log only needs its cursor moved, once a tick: no
+        # write transaction after every commit for nothing (builds evaluate everyone anyway).
+        if due or await self.db.read(segments.any_dynamic):
+            await self.drain()
+        if due:
             self._clock_moved = False
             self._time_followed = started
             await self.db.write(follow_time)
@@ -211,5 +215,8 @@ def _finish(segment: segments.Segment, now: int) -> Callable[[Connection], None]
 
 
 def idle(conn: Connection) -> bool:
-    """Nothing left for the worker: the change log is read and no build waits or runs."""
-    return not changes.behind(conn, CONSUMER) and not segments.unfinished(conn)
+    """Nothing left for the worker: no build waits or runs, and the change log is read (or no
+    data-driven segment exists to read it for)."""
+    if segments.unfinished(conn):
+        return False
+    return not segments.any_dynamic(conn) or not changes.behind(conn, CONSUMER)
