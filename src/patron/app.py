@@ -72,6 +72,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             tick=settings.segment_tick / 1000,
             build_step=settings.segment_build_step,
             gather=settings.segment_gather / 1000,
+            keep_days=settings.change_log_days,
         )
         if settings.segment_worker
         else None

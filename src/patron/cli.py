@@ -175,7 +175,12 @@ def worker(database_url: str, log_level: str) -> None:
     tick = settings.segment_tick / 1000
 
     async def run() -> None:
-        segment_worker = SegmentWorker(db, tick=tick, build_step=settings.segment_build_step)
+        segment_worker = SegmentWorker(
+            db,
+            tick=tick,
+            build_step=settings.segment_build_step,
+            keep_days=settings.change_log_days,
+        )
         export_worker = ExportWorker(db, tick=tick)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -62,6 +62,9 @@ class Settings:
     segment_build_step: int = _setting(
         250_000, "People evaluated per step (one transaction) of a segment build."
     )
+    change_log_days: int = _setting(
+        7, "Days the change log keeps changes every consumer has read (0: keep them forever)."
+    )
     export_worker: bool = _setting(
         True, "Run the export worker in this process (builds requested customer exports)."
     )

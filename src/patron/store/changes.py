@@ -156,3 +156,32 @@ def behind(conn: Connection, name: str) -> bool:
     else:
         query = sa.select(changes.c.seq).where(changes.c.seq > seq)
     return conn.execute(query.limit(1)).first() is not None
+
+
+PRUNE_STEP = 10_000
+
+
+def prune(conn: Connection, before: int, limit: int = PRUNE_STEP) -> int:
+    """Delete up to ``limit`` changes written before unix time ``before`` that every consumer
+    has read (all of them, when there is no consumer); returns how many went."""
+    read_by_all: list[Any] = []
+    for txid, seq in conn.execute(sa.select(consumers.c.txid, consumers.c.seq)):
+        if conn.dialect.name == "postgresql":
+            read_by_all.append(
+                sa.or_(
+                    changes.c.txid.is_(None),
+                    sa.tuple_(changes.c.txid, changes.c.seq) <= sa.tuple_(txid, seq),
+                )
+            )
+        else:
+            read_by_all.append(changes.c.seq <= seq)
+    victims = (
+        sa.select(changes.c.seq)
+        .where(changes.c.created_at < before, *read_by_all)
+        .order_by(changes.c.seq)
+        .limit(limit)
+    )
+    keys = list(conn.execute(victims).scalars())
+    if keys:
+        conn.execute(changes.delete().where(changes.c.seq.in_(keys)))
+    return len(keys)

@@ -32,6 +32,7 @@ CONSUMER = "segments"
 
 
 BATCH = 2000  # changes read per step
+PRUNE_EVERY = 3600.0  # seconds between prunings of the change log
 
 
 def consume(conn: Connection, limit: int = BATCH) -> int:
@@ -103,10 +104,18 @@ class SegmentWorker(Loop):
     name = "patron-segments"
 
     def __init__(
-        self, db: Database, *, tick: float = 1.0, build_step: int = 250_000, gather: float = 0.0
+        self,
+        db: Database,
+        *,
+        tick: float = 1.0,
+        build_step: int = 250_000,
+        gather: float = 0.0,
+        keep_days: int = 7,
     ) -> None:
         super().__init__(db, tick=tick, gather=gather)
         self.build_step = build_step
+        self.keep_days = keep_days
+        self._pruned_at: float | None = None
         self._time_followed = 0.0  # monotonic time of the last pass over time windows
         self._clock_moved = False
 
@@ -134,7 +143,20 @@ class SegmentWorker(Loop):
             self._time_followed = started
             await self.db.write(follow_time)
             await self.drain()
+            await self.prune(started)
         self.passes += 1
+
+    async def prune(self, started: float) -> None:
+        """Once an hour, forget changes older than ``keep_days`` that every consumer has read,
+        a bounded step at a time so that no write waits long behind it."""
+        if self.keep_days <= 0 or (
+            self._pruned_at is not None and started - self._pruned_at < PRUNE_EVERY
+        ):
+            return
+        self._pruned_at = started
+        before = int(time.time()) - self.keep_days * 86_400
+        while await self.db.write(lambda c: changes.prune(c, before)) >= changes.PRUNE_STEP:
+            pass
 
     async def settle(self, timeout: float) -> bool:
         """Wait until a pass that began after this call has ended and nothing is left to do;
