@@ -533,3 +533,17 @@ def test_failing_rows_that_leave_the_model_stop_failing(
     assert sync_run(config).returncode == 0
     status = patron("sync", "status", str(config))
     assert "healthy" in status.stdout
+
+
+def test_csv_cells_stay_text(capture: CaptureServer, tmp_path: Path) -> None:
+    (tmp_path / "ids.csv").write_text("id,zip,when\n007,01234,2024-01-02\n")
+    config = write_config(tmp_path, {
+        "name": "ids", "type": "customers", "source": {"file": "ids.csv", "primary_key": "id"},
+        "destination": {"track_url": capture.base, "site_id": "s", "track_api_key": "k"},
+        "match": {"column": "id"}, "mapping": {"zip": "zip", "when": "when"},
+    })  # fmt: skip
+    assert sync_run(config).returncode == 0
+    [body] = capture.script.bodies("/api/v2/batch")
+    [op] = body["batch"]
+    assert op["identifiers"] == {"id": "007"}
+    assert op["attributes"] == {"zip": "01234", "when": 1704153600}

@@ -123,6 +123,9 @@ class Runner:
                 outcome = self._run(sync, run_id, counts, dry_run, full)
             except (ConfigError, send.Abort, httpx.HTTPError) as exc:
                 outcome = Outcome(run_id, "error", counts, error=str(exc))
+            except Exception as exc:  # a bug or an unusual failure: keep the run's record true
+                self.console.print_exception()
+                outcome = Outcome(run_id, "error", counts, error=f"{type(exc).__name__}: {exc}")
             self.state.finish_run(
                 run_id, outcome.status, outcome.error, added=counts.added,
                 changed=counts.changed, removed=counts.removed, failed=outcome.failed,

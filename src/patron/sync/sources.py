@@ -2,7 +2,8 @@
 
 Rows stream (server-side cursors where the driver has them), so a model of millions of rows
 never sits in memory at once. Files are read through DuckDB when it is installed
-(``pip install 'patron[duckdb]'``); CSV files also without it.
+(``pip install 'patron[duckdb]'``); CSV files also without it. CSV cells are text either way
+(empty cells are NULL).
 """
 
 from __future__ import annotations
@@ -75,10 +76,15 @@ def _file_rows(path: Path) -> Iterator[Row]:
             ) from None
         yield from _csv_rows(path)
         return
-    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
+    # CSV cells are read as text, as without DuckDB: guessing types would turn an id such as
+    # "00123" into the number 123. Parquet columns carry their types.
+    if path.suffix.lower() == ".parquet":
+        query = "SELECT * FROM read_parquet(?)"
+    else:
+        query = "SELECT * FROM read_csv(?, header = true, all_varchar = true)"
     conn = duckdb.connect()
     try:
-        result = conn.execute(f"SELECT * FROM {reader}(?)", [str(path)])
+        result = conn.execute(query, [str(path)])
         columns = [d[0] for d in result.description]
         while batch := result.fetchmany(CHUNK):
             for values in batch:
