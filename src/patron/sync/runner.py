@@ -5,8 +5,9 @@ from __future__ import annotations
 import concurrent.futures as futures
 import contextlib
 import fcntl
+import itertools
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +22,16 @@ from patron.sync.plan import Change, Counts, diff
 from patron.sync.state import State
 
 SAMPLES = 3
+RECORD_STEP = 10_000  # state rows written per transaction outside of requests
+
+
+def _sendable(sync: Sync, change: Change) -> bool:
+    """Whether a change goes out in a request (segments send removals by identifier)."""
+    if change.error is not None:
+        return False
+    if sync.type == "segments":
+        return change.kind != "removed" or change.ident is not None
+    return change.op is not None
 
 
 class Outcome(msgspec.Struct):
@@ -188,39 +199,31 @@ class Runner:
         self, sync: Sync, run_id: int, counts: Counts, spool: Spool, segment_id: int | None
     ) -> Outcome:
         outcome = Outcome(run_id, "ok", counts)
-        sendable: list[Change] = []
-        quiet_removals: list[str] = []
-        local_failures: list[tuple[str, str, str]] = []
-        for change in spool:
-            if change.error is not None:
-                local_failures.append((change.key, change.kind, change.error))
-            elif change.kind == "removed" and change.op is None and sync.type != "segments":
-                quiet_removals.append(change.key)  # on_delete: nothing
-            else:
-                sendable.append(change)
-        if quiet_removals or local_failures:
-            self.state.record(sync.name, [], quiet_removals, local_failures, run_id)
-        outcome.failed += len(local_failures)
+        total = self._record_unsendable(sync, run_id, spool, outcome)
+
+        # The spool is read again for sending, lazily: a first run of millions of rows never
+        # holds its operations in memory at once.
+        def sendable(wanted: Callable[[Change], bool]) -> Iterator[Change]:
+            return (c for c in spool if _sendable(sync, c) and wanted(c))
+
         rejected: list[tuple[Change, str]] = []
+        requests: Iterable[send.Request]
         if sync.type == "segments":
             assert segment_id is not None and sync.match is not None
-            joining = [c for c in sendable if c.kind != "removed"]
-            leaving = [c for c in sendable if c.kind == "removed" and c.ident is not None]
-            requests = list(send.membership(joining, segment_id, sync.match.on, True))
-            requests += send.membership(leaving, segment_id, sync.match.on, False)
-        else:
-            requests = list(send.batches(sendable, rejected))
-        if rejected:
-            self.state.record(
-                sync.name, [], [], [(c.key, c.kind, why) for c, why in rejected], run_id
+            joining = sendable(lambda c: c.kind != "removed")
+            leaving = sendable(lambda c: c.kind == "removed")
+            # One after the other (both read the same spool file).
+            requests = itertools.chain(
+                send.membership(joining, segment_id, sync.match.on, True),
+                send.membership(leaving, segment_id, sync.match.on, False),
             )
-            outcome.failed += len(rejected)
+        else:
+            requests = send.batches(sendable(lambda c: True), rejected)
         track_url, _ = sync.destination.urls()
         client = send.Client(
             track_url, sync.destination.site_id, sync.destination.track_api_key,
             sync.rate_limit, sync.max_attempts,
         )  # fmt: skip
-        total = sum(len(r.changes) for r in requests)
         try:
             with self._progress() as progress, futures.ThreadPoolExecutor(sync.concurrency) as pool:
                 task = progress.add_task(f"{sync.name}: sending", total=total)
@@ -240,6 +243,13 @@ class Runner:
                     pending[pool.submit(client.send, request)] = request
                 while pending:
                     settle(False)
+                if rejected:
+                    failures: list[tuple[str, str, str]] = [
+                        (c.key, c.kind, why) for c, why in rejected
+                    ]
+                    self.state.record(sync.name, [], [], failures, run_id)
+                    outcome.failed += len(rejected)
+                    progress.advance(task, len(rejected))
         except send.Abort as exc:
             outcome.status, outcome.error = "error", str(exc)
             return outcome
@@ -248,6 +258,27 @@ class Runner:
         if outcome.failed:
             outcome.status = "failed_rows"
         return outcome
+
+    def _record_unsendable(self, sync: Sync, run_id: int, spool: Spool, outcome: Outcome) -> int:
+        """Record what needs no request (rows that cannot be sent; removals with nothing to
+        send) in steps; returns how many changes remain to send."""
+        sendable = 0
+        quiet: list[str] = []
+        failures: list[tuple[str, str, str]] = []
+        for change in spool:
+            if change.error is not None:
+                failures.append((change.key, change.kind, change.error))
+            elif _sendable(sync, change):
+                sendable += 1
+            elif sync.type != "segments" and change.kind == "removed":
+                quiet.append(change.key)  # on_delete: nothing
+            if len(quiet) + len(failures) >= RECORD_STEP:
+                self.state.record(sync.name, [], quiet, failures, run_id)
+                outcome.failed += len(failures)
+                quiet, failures = [], []
+        self.state.record(sync.name, [], quiet, failures, run_id)
+        outcome.failed += len(failures)
+        return sendable
 
     def _settle(
         self,

@@ -14,6 +14,7 @@ import msgspec
 import orjson
 
 from patron.sync.plan import Change
+from patron.sync.state import chunks
 
 MAX_OPERATION = 32 * 1024
 MAX_BATCH = 500 * 1024
@@ -82,13 +83,12 @@ def batches(changes: Iterable[Change], rejected: list[tuple[Change, str]]) -> It
 
 
 def membership(
-    changes: list[Change], segment_id: int, id_type: str, add: bool
+    changes: Iterable[Change], segment_id: int, id_type: str, add: bool
 ) -> Iterator[Request]:
     """Track v1 ``add_customers``/``remove_customers`` requests of at most 1000 ids."""
     verb = "add_customers" if add else "remove_customers"
     path = f"/api/v1/segments/{segment_id}/{verb}?id_type={id_type}"
-    for start in range(0, len(changes), MAX_SEGMENT_IDS):
-        part = changes[start : start + MAX_SEGMENT_IDS]
+    for part in chunks(changes, MAX_SEGMENT_IDS):
         body = orjson.dumps({"ids": [c.ident for c in part]})
         yield Request("POST", path, body, part, segment_ids=True)
 

@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -79,15 +82,10 @@ class State:
     def idents(self, sync: str, keys: Iterable[str]) -> dict[str, str | None]:
         """The identifiers removed rows were sent under."""
         found: dict[str, str | None] = {}
-        chunk: list[str] = []
-        for key in [*keys, None]:
-            if key is not None:
-                chunk.append(key)
-            if chunk and (key is None or len(chunk) == 500):
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT key, ident FROM rows WHERE sync = ? AND key IN ({marks})"
-                found.update(self.db.execute(query, (sync, *chunk)))
-                chunk = []
+        for chunk in chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, ident FROM rows WHERE sync = ? AND key IN ({marks})"
+            found.update(self.db.execute(query, (sync, *chunk)))
         return found
 
     def failed_keys(self, sync: str) -> set[str]:
@@ -267,7 +265,8 @@ class _Transaction:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in lists of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size``, read lazily."""
+    rest = iter(items)
+    while part := list(itertools.islice(rest, size)):
+        yield part
