@@ -416,7 +416,8 @@ def test_a_build_over_many_people_in_steps(database: Database, dev: Api) -> None
 
 
 def test_incremental_and_full_evaluation_agree_for_every_case(dev: Api, database: Database) -> None:
-    """The same condition compiled for a few candidates (correlated) and for everyone."""
+    """The same condition compiled for everyone and, as the worker asks it, for a few
+    candidates (correlated; every case at once, one answer column each)."""
     _populate(dev)
     ws = dev.creds.workspace_id
     keys = database.read_sync(
@@ -424,23 +425,24 @@ def test_incremental_and_full_evaluation_agree_for_every_case(dev: Api, database
             c.execute(sa.select(people.c.pk).where(people.c.workspace_id == ws)).scalars().all()
         )
     )
-    for cond, _ in CASES:
-        parsed = conditions.parse(cond)
+    parsed = [conditions.parse(cond) for cond, _ in CASES]
 
-        def both(
-            conn: sa.Connection, parsed: conditions.Condition = parsed
-        ) -> tuple[set[int], set[int]]:
-            dialect = conn.dialect.name
-            full = set(conn.execute(segment_sql.matching(dialect, ws, parsed, NOW)).scalars())
-            some = set(
-                conn.execute(
-                    segment_sql.matching(dialect, ws, parsed, NOW, candidates=list(keys))
-                ).scalars()
-            )
-            return full, some
+    def both(conn: sa.Connection) -> tuple[list[set[int]], list[set[int]]]:
+        dialect = conn.dialect.name
+        full = [
+            set(conn.execute(segment_sql.matching(dialect, ws, p, NOW)).scalars()) for p in parsed
+        ]
+        query = segment_sql.outcomes(dialect, ws, tuple((p, NOW) for p in parsed))
+        some: list[set[int]] = [set() for _ in parsed]
+        for pk, *answers in conn.execute(query, {"candidates": list(keys)}):
+            for index, answer in enumerate(answers):
+                if answer:
+                    some[index].add(pk)
+        return full, some
 
-        full, some = database.read_sync(both)
-        assert full == some, cond
+    full, some = database.read_sync(both)
+    for (cond, _), everyone, candidates in zip(CASES, full, some, strict=True):
+        assert everyone == candidates, cond
 
 
 def test_settle_reports_when_the_worker_cannot_finish(dev: Api) -> None:

@@ -305,22 +305,14 @@ def matching(
     condition: Condition,
     now: int,
     *,
-    candidates: list[int] | None = None,
     keys: tuple[int, int] | None = None,
 ) -> sa.Select[Any]:
-    """Keys of the workspace's people that satisfy ``condition`` (only among ``candidates``,
-    or with a key in the range ``keys``, when given), in key order."""
-    scope: Scope = "full" if candidates is None else "some"
-    compiler = Compiler(dialect, ws, now, scope, keys if scope == "full" else None)
-    # With candidates or a key range, people are read by key, not by workspace.
-    workspace = (
-        people.c.workspace_id
-        if scope == "full" and keys is None
-        else unindexed(people.c.workspace_id)
-    )
+    """Keys of the workspace's people that satisfy ``condition`` (only those with a key in the
+    range ``keys``, when given), in key order. For a few candidates, see :func:`outcomes`."""
+    compiler = Compiler(dialect, ws, now, "full", keys)
+    # With a key range, people are read by key, not by workspace.
+    workspace = people.c.workspace_id if keys is None else unindexed(people.c.workspace_id)
     query = sa.select(people.c.pk).where(workspace == ws, compiler.where(condition))
-    if candidates is not None:
-        query = query.where(people.c.pk.in_(candidates))
     if keys is not None:
         query = query.where(people.c.pk.between(*keys))
     return query.order_by(people.c.pk)

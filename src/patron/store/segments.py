@@ -282,17 +282,17 @@ def _chunks(keys: Sequence[int]) -> Iterable[Sequence[int]]:
 
 def members_among(conn: Connection, segment_id: int, keys: Sequence[int]) -> set[int]:
     """Which of ``keys`` are members."""
-    found: set[int] = set()
-    for chunk in _chunks(keys):
-        found.update(
-            conn.execute(
-                sa.select(segment_members.c.person_pk).where(
-                    segment_members.c.segment_id == segment_id,
-                    segment_members.c.person_pk.in_(chunk),
-                )
-            ).scalars()
-        )
-    return found
+    return _members_of(conn, [segment_id], keys).get(segment_id, set())
+
+
+def _all_members(
+    conn: Connection, segment_id: int, keys: tuple[int, int] | None = None
+) -> set[int]:
+    """Every member (with a key in the range ``keys``, when given)."""
+    query = sa.select(segment_members.c.person_pk).where(segment_members.c.segment_id == segment_id)
+    if keys is not None:
+        query = query.where(segment_members.c.person_pk.between(*keys))
+    return set(conn.execute(query).scalars())
 
 
 Move = tuple[Segment, Sequence[int], Sequence[int]]  # a segment, who enters, who leaves
@@ -397,14 +397,10 @@ def evaluate(
             segment_sql.matching(dialect, segment.ws, segment.condition, now, keys=keys)
         ).scalars()
     )
-    query = sa.select(segment_members.c.person_pk).where(segment_members.c.segment_id == segment.id)
-    if keys is not None:
-        query = query.where(segment_members.c.person_pk.between(*keys))
-    current = set(conn.execute(query).scalars())
+    current = _all_members(conn, segment.id, keys)
     entered = sorted(matching - current)
     left = sorted(current - matching)
-    enter(conn, segment, entered, now)
-    leave(conn, segment, left, now)
+    move(conn, [(segment, entered, left)], now)
     return len(entered), len(left)
 
 
@@ -475,15 +471,9 @@ def key_range(conn: Connection, ws: int) -> tuple[int, int] | None:
 
 def replace(conn: Connection, segment: Segment, keys: Sequence[int], now: int) -> tuple[int, int]:
     """Make exactly ``keys`` the members of a manual segment; returns (entered, exited)."""
-    wanted = set(keys)
-    present = set(
-        conn.execute(
-            sa.select(segment_members.c.person_pk).where(segment_members.c.segment_id == segment.id)
-        ).scalars()
-    )
+    wanted, present = set(keys), _all_members(conn, segment.id)
     entering, exiting = sorted(wanted - present), sorted(present - wanted)
-    enter(conn, segment, entering, now)
-    leave(conn, segment, exiting, now)
+    move(conn, [(segment, entering, exiting)], now)
     return len(entering), len(exiting)
 
 
