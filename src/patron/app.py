@@ -66,22 +66,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         write_batch_size=settings.write_batch_size,
     )
 
-    worker = (
-        SegmentWorker(
-            database,
-            tick=settings.segment_tick / 1000,
-            build_step=settings.segment_build_step,
-            gather=settings.segment_gather / 1000,
-            keep_days=settings.change_log_days,
-        )
-        if settings.segment_worker
-        else None
-    )
-    exporter = (
-        ExportWorker(database, tick=settings.segment_tick / 1000)
-        if settings.export_worker
-        else None
-    )
+    worker = SegmentWorker.from_settings(database, settings) if settings.segment_worker else None
+    exporter = ExportWorker.from_settings(database, settings) if settings.export_worker else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

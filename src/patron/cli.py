@@ -173,16 +173,10 @@ def worker(database_url: str, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     prepare(settings.database_url)
     db = Database(settings.database_url, read_pool_size=settings.read_pool_size)
-    tick = settings.segment_tick / 1000
 
     async def run() -> None:
-        segment_worker = SegmentWorker(
-            db,
-            tick=tick,
-            build_step=settings.segment_build_step,
-            keep_days=settings.change_log_days,
-        )
-        export_worker = ExportWorker(db, tick=tick)
+        segment_worker = SegmentWorker.from_settings(db, settings)
+        export_worker = ExportWorker.from_settings(db, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,26 +20,25 @@ from starlette.routing import Route
 
 from patron.api.app_segments import check_references
 from patron.api.endpoints import Runtime, app_endpoint, runtime
-from patron.api.requests import path_param, query_param, read_object
+from patron.api.requests import key_param, query_param, read_object
 from patron.api.responses import JSONResponse, error_meta
 from patron.domain import clock, conditions, signed_urls
 from patron.domain.errors import InvalidInput, NotFound
 from patron.store import exports
 
 DOWNLOAD_PATH = "/downloads/exports/"
+UNKNOWN = "The export does not exist."
+BAD_LINK = "This download link is not valid."
 
 
 def _export_id(request: Request) -> int:
-    raw = path_param(request, "export_id")
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
-        raise NotFound("The export does not exist.")
-    return int(raw)
+    return key_param(request, "export_id", UNKNOWN)
 
 
 async def _load(rt: Runtime, ws: int, export_id: int) -> exports.Export:
     found = await rt.db.read(lambda c: exports.get(c, ws, export_id))
     if found is None:
-        raise NotFound("The export does not exist.")
+        raise NotFound(UNKNOWN)
     return found
 
 
@@ -96,27 +95,22 @@ async def download(request: Request) -> Response:
     """The CSV behind a signed link (no other credentials)."""
     rt = runtime(request)
     try:
-        raw_id = path_param(request, "export_id")
+        export_id = _export_id(request)
         expires_raw = query_param(request, "expires") or ""
         given = query_param(request, "signature") or ""
-    except InvalidInput:
-        return error_meta("This download link is not valid.", 403)
-    if not (
-        raw_id.isascii() and raw_id.isdigit() and expires_raw.isascii() and expires_raw.isdigit()
-    ):
-        return error_meta("This download link is not valid.", 403)
-    export_id, expires = int(raw_id), int(expires_raw)
-    if not 0 < export_id < 2**31 or expires > 2**62:
-        return error_meta("This download link is not valid.", 403)
+    except (InvalidInput, NotFound):
+        return error_meta(BAD_LINK, 403)
+    if not (expires_raw.isascii() and expires_raw.isdigit()) or int(expires_raw) > 2**62:
+        return error_meta(BAD_LINK, 403)
+    expires = int(expires_raw)
     found = await rt.db.read(lambda c: exports.by_id(c, export_id))
     if found is None or not signed_urls.valid(
         found.secret, str(export_id), expires, given, int(time.time())
     ):
         return error_meta("This download link is not valid or has expired.", 403)
-    stored = await rt.db.write(lambda c: exports.content(c, export_id))
-    if stored is None:
-        return error_meta("This download link is not valid.", 403)
-    _, content = stored
+    content = await rt.db.write(lambda c: exports.content(c, export_id))
+    if content is None:
+        return error_meta(BAD_LINK, 403)
     headers = {"Content-Disposition": f'attachment; filename="export-{export_id}.csv"'}
     if "gzip" in request.headers.get("accept-encoding", ""):
         headers["Content-Encoding"] = "gzip"

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from patron.api.app_customers import find_person, id_type, page_limit, page_start
 from patron.api.endpoints import Runtime, app_endpoint, track_endpoint
-from patron.api.requests import path_param, query_param, read_object
+from patron.api.requests import key_param, path_param, query_param, read_object
 from patron.api.responses import JSONResponse, no_content
 from patron.domain import clock, conditions, cursors
 from patron.domain.errors import InvalidInput, NotFound
@@ -30,10 +30,7 @@ MAX_TAGS = 50
 
 
 def _segment_id(request: Request) -> int:
-    raw = path_param(request, "segment_id")
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
-        raise NotFound("The segment does not exist.")
-    return int(raw)
+    return key_param(request, "segment_id", "The segment does not exist.")
 
 
 def _load(conn: Connection, ws: int, segment_id: int, *, lock: bool = False) -> segments.Segment:

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from patron.domain.errors import InvalidInput
+from patron.domain.errors import InvalidInput, NotFound
 
 
 class RawPathRouting:
@@ -42,6 +42,15 @@ def path_param(request: Request, name: str) -> str:
     except (UnicodeDecodeError, UnicodeEncodeError) as exc:
         raise InvalidInput(f"{name} is not valid UTF-8 after percent-decoding", field=name) from exc
     return _no_nul(value, name)
+
+
+def key_param(request: Request, name: str, unknown: str) -> int:
+    """A path segment naming a stored thing by its numeric id (1 to 2**31-1); anything else
+    names nothing: ``NotFound(unknown)``."""
+    raw = path_param(request, name)
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
+        raise NotFound(unknown)
+    return int(raw)
 
 
 def query_param(request: Request, name: str) -> str | None:

@@ -101,15 +101,16 @@ def create(conn: Connection, ws: int, filters: Any, description: str, now: int) 
 
 def get(conn: Connection, ws: int, export_id: int) -> Export | None:
     """The workspace's export with this id."""
-    row = conn.execute(
-        sa.select(*_COLUMNS).where(exports.c.workspace_id == ws, exports.c.id == export_id)
-    ).first()
-    return None if row is None else _export(row)
+    return _first(conn, exports.c.workspace_id == ws, exports.c.id == export_id)
 
 
 def by_id(conn: Connection, export_id: int) -> Export | None:
     """The export with this id, in whichever workspace (signed links carry no credentials)."""
-    row = conn.execute(sa.select(*_COLUMNS).where(exports.c.id == export_id)).first()
+    return _first(conn, exports.c.id == export_id)
+
+
+def _first(conn: Connection, *criteria: Any) -> Export | None:
+    row = conn.execute(sa.select(*_COLUMNS).where(*criteria)).first()
     return None if row is None else _export(row)
 
 
@@ -164,16 +165,14 @@ def fail(conn: Connection, export_id: int, reason: str, now: int) -> None:
     )
 
 
-def content(conn: Connection, export_id: int) -> tuple[Export, bytes] | None:
-    """A done export and its compressed file, counting the download."""
-    row = conn.execute(
-        sa.select(*_COLUMNS, exports.c.content).where(
-            exports.c.id == export_id, exports.c.status == DONE
-        )
-    ).first()
-    if row is None:
+def content(conn: Connection, export_id: int) -> bytes | None:
+    """A done export's compressed file, counting the download."""
+    stored = conn.execute(
+        sa.select(exports.c.content).where(exports.c.id == export_id, exports.c.status == DONE)
+    ).scalar()
+    if stored is None:
         return None
     conn.execute(
         exports.update().where(exports.c.id == export_id).values(downloads=exports.c.downloads + 1)
     )
-    return _export(row[:-1]), bytes(row[-1])
+    return bytes(stored)

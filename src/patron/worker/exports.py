@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from patron.domain import clock, conditions
 from patron.domain.errors import InvalidInput
+from patron.settings import Settings
 from patron.store import exports, people_export
 from patron.store.database import Database
 from patron.worker.loop import Loop
@@ -41,8 +42,10 @@ class ExportWorker(Loop):
 
     name = "patron-exports"
 
-    def __init__(self, db: Database, *, tick: float = 1.0) -> None:
-        super().__init__(db, tick=tick)
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> ExportWorker:
+        """The worker as the settings configure it (it wakes as often as the segment worker)."""
+        return cls(db, tick=settings.segment_tick / 1000)
 
     async def run_once(self) -> None:
         """Build every pending export whose lease is free."""

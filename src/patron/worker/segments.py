@@ -24,6 +24,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Connection
 
 from patron.domain import clock, conditions
+from patron.settings import Settings
 from patron.store import changes, segment_sql, segments
 from patron.store.database import Database
 from patron.worker.loop import Loop
@@ -118,6 +119,17 @@ class SegmentWorker(Loop):
         self._pruned_at: float | None = None
         self._time_followed = 0.0  # monotonic time of the last pass over time windows
         self._clock_moved = False
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> SegmentWorker:
+        """The worker as the settings configure it."""
+        return cls(
+            db,
+            tick=settings.segment_tick / 1000,
+            build_step=settings.segment_build_step,
+            gather=settings.segment_gather / 1000,
+            keep_days=settings.change_log_days,
+        )
 
     def follow_clock(self) -> None:
         """A workspace's clock moved: follow time-relative conditions in the next pass."""
