@@ -24,6 +24,7 @@ from patron.api.app_segments import Definition, change_segment, create_segment
 from patron.cli_support import (
     database_option,
     open_database,
+    stdout_console,
     user_errors,
     workspace_id,
     workspace_option,
@@ -190,7 +191,7 @@ def segment_apply(file: Path, dry_run: bool, workspace_name: str, database_url: 
     table = Table("segment", "id", "type", "outcome")
     for name, segment_id, kind, outcome in outcomes:
         table.add_row(name, "-" if segment_id is None else str(segment_id), kind, outcome)
-    (Console() if sys.stdout.isatty() else Console(width=200)).print(table)
+    stdout_console().print(table)
     if dry_run:
         click.echo("dry run: nothing was changed")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 from sqlalchemy.engine import Connection
 
 from patron.domain.errors import InvalidInput, NotFound
@@ -77,6 +79,12 @@ def workspace_id(db: Database, name: str) -> int:
     """The id of the workspace called ``name`` (a clean CLI error when there is none)."""
     with user_errors():
         return db.read_sync(lambda c: workspaces.id_of(c, name))
+
+
+def stdout_console() -> Console:
+    """Rich output on standard output; piped (scripts, CI logs) it gets whole tables and
+    lines, not a guess at a terminal's width."""
+    return Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
 
 
 def echo_mapping(data: dict[str, Any], as_json: bool, show: Callable[[Any], str] = str) -> None:

@@ -9,17 +9,16 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from patron.cli_support import stdout_console
 from patron.domain.durations import parse_duration
 from patron.domain.errors import InvalidInput
 from patron.sync.config import Config, ConfigError, load
 from patron.sync.runner import Outcome, Runner
 from patron.sync.state import State
 
-# Piped output (scripts, CI logs) gets whole tables and lines, not a guess at a terminal.
-out = Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+out = stdout_console()
 
 config_argument = click.argument(
     "config_file", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path)
