@@ -207,6 +207,10 @@ Operation = (
 
 def names_phone(op: Operation) -> bool:
     """True when ``op`` addresses a person by phone (allowed only where the workspace says)."""
+    if isinstance(op, TrackEvent):  # the common cases, without walking every field
+        return op.who is not None and op.who.kind == "phone"
+    if isinstance(op, Identify) and not (op.add_relationships or op.delete_relationships):
+        return op.who.kind == "phone"
     for value in msgspec.structs.astuple(op):
         if isinstance(value, Identifier) and value.kind == "phone":
             return True

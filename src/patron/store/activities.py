@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from patron.domain import cursors
-from patron.store.prepared import Prepared
+from patron.store.prepared import Prepared, one_of
 from patron.store.schema import activities, people
 
 ANONYMOUS_MERGE_WINDOW = 30 * 24 * 3600
@@ -64,6 +64,33 @@ def record(
         _INSERT.run(conn, values)
         return True
     return bool(_insert_deduplicated(conn.dialect.name).run(conn, values))
+
+
+_COLUMNS = ("person_pk", "anonymous_id", "type", "name", "event_id", "timestamp", "data")
+
+
+def record_many(conn: Connection, ws: int, rows: Sequence[dict[str, Any]], now: int) -> None:
+    """Append activities given as dicts of :data:`_COLUMNS` (one ``executemany``); their
+    event ids were checked with :func:`taken_event_ids`."""
+    _INSERT.run_many(conn, [dict(row, workspace_id=ws, created_at=now) for row in rows])
+
+
+@functools.cache
+def _taken_statement(dialect: str) -> Prepared:
+    return Prepared(
+        sa.select(activities.c.event_id).where(
+            activities.c.workspace_id == sa.bindparam("ws"),
+            one_of(activities.c.event_id, "event_ids", dialect),
+        ),
+        json=("event_ids",),
+    )
+
+
+def taken_event_ids(conn: Connection, ws: int, event_ids: Sequence[str]) -> set[str]:
+    """Which of ``event_ids`` an activity of the workspace already has."""
+    statement = _taken_statement(conn.dialect.name)
+    rows = statement.rows(conn, {"ws": ws, "event_ids": sorted(set(event_ids))})
+    return {event_id for (event_id,) in rows}
 
 
 def record_segment_moves(

@@ -1,9 +1,11 @@
 """The one write path: apply internal operations inside the caller's transaction.
 
-Every ingress (Track v1, and later Track v2, Pipelines, imports, sync) builds operations and
-calls :func:`apply`. Rules come from :mod:`patron.domain`; this module only fetches the state
-those rules need and writes their outcome, with an activity and a change-log row for each
-change to a person.
+Every ingress (Track v1 and v2, Pipelines, imports, sync) builds operations and calls
+:func:`apply` or :func:`apply_each`. Rules come from :mod:`patron.domain`; this module only
+fetches the state those rules need and writes their outcome, with an activity and a change-log
+row for each change to a person. Reads and writes of people, activities and changes go through
+a :class:`~patron.store.unit_of_work.UnitOfWork`, which serves a batch's identify and event
+operations from memory and writes them in bulk.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from patron.domain.workspace_settings import WorkspaceSettings
 from patron.store import activities, changes, people, segments, workspaces
 from patron.store import objects as objects_store
 from patron.store.schema import deliveries, delivery_metrics, forms
+from patron.store.unit_of_work import UnitOfWork
 
 FORM_RESERVED_FIELDS = frozenset(
     {"form_id", "form_name", "form_type", "form_url", "form_url_param"}
@@ -57,8 +60,14 @@ FORM_RESERVED_FIELDS = frozenset(
 def apply(conn: Connection, ws: int, ops: Sequence[Operation], now: int | None = None) -> None:
     """Apply ``ops`` in order for workspace ``ws`` inside the caller's transaction."""
     writer = _Writer(conn, ws, clock.now(ws) if now is None else now)
+    writer.preload(ops)
     for op in ops:
         writer.apply(op)
+    writer.finish()
+
+
+class _WroteBeforeFailing(Exception):
+    """An operation broke a rule after it had buffered writes, which cannot be taken back."""
 
 
 def apply_each(
@@ -67,18 +76,28 @@ def apply_each(
     """Apply ``ops`` in order, each on its own: one that breaks a rule (say, a person's
     300-attribute limit) is skipped and reported by index, and the others still apply.
 
-    Optimistic: all of them in one savepoint first; only if that fails, one savepoint each.
+    Identify and event operations break rules before they write anything, so they need no
+    savepoint; other operations get one each. Should an operation fail after writing, the
+    whole run starts again with one savepoint and one writer per operation.
     """
     at = clock.now(ws) if now is None else now
     savepoint = conn.begin_nested()
     try:
-        apply(conn, ws, ops, at)
-    except InvalidInput:
+        writer = _Writer(conn, ws, at)
+        writer.preload(ops)
+        errors: dict[int, InvalidInput] = {}
+        for index, op in enumerate(ops):
+            try:
+                writer.apply_alone(op)
+            except InvalidInput as exc:
+                errors[index] = exc
+        writer.finish()
+    except _WroteBeforeFailing:
         savepoint.rollback()
     else:
         savepoint.commit()
-        return {}
-    errors: dict[int, InvalidInput] = {}
+        return errors
+    errors = {}
     for index, op in enumerate(ops):
         savepoint = conn.begin_nested()
         try:
@@ -103,6 +122,13 @@ def _phone_to_identifier(op: Identify) -> Identify:
     return msgspec.structs.replace(op, attributes=attributes, assign={**op.assign, "phone": value})
 
 
+def _buffered(op: Operation) -> bool:
+    """Whether ``op`` reads and writes only through the unit of work (see its notes)."""
+    if isinstance(op, Identify):
+        return op.anonymous_id is None and not op.add_relationships and not op.delete_relationships
+    return isinstance(op, TrackEvent)
+
+
 def _attribute_diff(diff: dict[str, list[Any]]) -> dict[str, Any]:
     return {name: {"from": to_wire(old), "to": to_wire(new)} for name, (old, new) in diff.items()}
 
@@ -113,6 +139,27 @@ class _Writer:
         self.ws = ws
         self.now = now
         self._workspace_settings: WorkspaceSettings | None = None
+        self.uow = UnitOfWork(conn, ws, now)
+
+    def preload(self, ops: Sequence[Operation]) -> None:
+        """Fetch what a batch's identify and event operations name, in a few queries."""
+        if len(ops) < 2:
+            return
+        idents: list[Identifier] = []
+        event_ids: list[str] = []
+        creates = 0
+        for op in ops:
+            if isinstance(op, Identify) and _buffered(op):
+                idents.append(op.who)
+                idents += [Identifier(k, v) for k, v in op.assign.items()]  # type: ignore[arg-type]
+                creates += 1
+            elif isinstance(op, TrackEvent):
+                if op.who is not None:
+                    idents.append(op.who)
+                    creates += 1
+                if op.event_id is not None:
+                    event_ids.append(op.event_id)
+        self.uow.preload(idents, event_ids, creates)
 
     def apply(self, op: Operation) -> None:
         if names_phone(op) and not self._settings().phone_identifiers:
@@ -122,7 +169,36 @@ class _Writer:
                 field="identifiers.phone",
                 reason="not_enabled",
             )
+        buffered = _buffered(op)
+        if not buffered:
+            # It runs its own SQL: on the stored rows, and with nothing cached.
+            self.uow.flush()
+        self.uow.buffering = buffered
         getattr(self, "_" + str(type(op).__struct_config__.tag))(op)
+
+    def apply_alone(self, op: Operation) -> None:
+        """Apply ``op``, or raise ``InvalidInput`` with nothing of it written."""
+        if _buffered(op):
+            writes = self.uow.writes
+            try:
+                self.apply(op)
+            except InvalidInput:
+                if self.uow.writes != writes:
+                    raise _WroteBeforeFailing() from None
+                raise
+            return
+        self.uow.flush()
+        savepoint = self.conn.begin_nested()
+        try:
+            self.apply(op)
+        except InvalidInput:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+
+    def finish(self) -> None:
+        """Write what the unit of work holds back."""
+        self.uow.flush()
 
     def _settings(self) -> WorkspaceSettings:
         if self._workspace_settings is None:
@@ -133,33 +209,29 @@ class _Writer:
 
     def _activity(self, type: str, person_pk: int | None, **kw: Any) -> bool:
         kw.setdefault("timestamp", self.now)
-        return activities.record(
-            self.conn, self.ws, type=type, person_pk=person_pk, now=self.now, **kw
-        )
+        return self.uow.activity(type, person_pk, **kw)
 
     def _changed(self, person_pk: int | None, kind: str) -> None:
-        changes.log(self.conn, self.ws, person_pk, kind, self.now)
+        self.uow.change(person_pk, kind)
 
     def _remove_person(self, pk: int) -> None:
         segments.drop_person(self.conn, self.ws, pk, self.now)
         people.delete(self.conn, pk)
 
     def _find(self, ident: Identifier) -> people.Person | None:
-        return people.find(self.conn, self.ws, ident, lock=True)
+        return self.uow.find(ident)
 
     def _get(self, pk: int) -> people.Person:
-        return people.get(self.conn, pk, lock=True)
+        return self.uow.get(pk)
 
     def _blocked(self, *idents: Identifier) -> bool:
-        return people.suppressed(self.conn, self.ws, idents)
+        return self.uow.blocked(list(idents))
 
     def _fresh_cio_id(self) -> str:
         # Random ids never collide in practice; seeded ones repeat when a workspace is seeded
         # twice without a reset, so those are checked.
         cio_id = ids.new_cio_id(self.ws)
-        while ids.current_seed(self.ws) is not None and people.find(
-            self.conn, self.ws, Identifier("cio_id", cio_id)
-        ):
+        while ids.current_seed(self.ws) is not None and self._find(Identifier("cio_id", cio_id)):
             cio_id = ids.new_cio_id(self.ws)
         return cio_id
 
@@ -175,15 +247,7 @@ class _Writer:
         attrs, stamps, diff = apply_changes({}, {}, attributes, at)
         for kind in identifiers:
             stamps[kind] = at
-        pk = people.insert(
-            self.conn,
-            self.ws,
-            cio_id=self._fresh_cio_id(),
-            identifiers=identifiers,
-            attributes=attrs,
-            attribute_ts=stamps,
-            now=self.now,
-        )
+        pk = self.uow.new_person(self._fresh_cio_id(), identifiers, attrs, stamps)
         self._activity(
             "profile_create", pk, data={**_attribute_diff(diff), "identifiers": identifiers}
         )
@@ -207,7 +271,7 @@ class _Writer:
         named = [op.who, *(Identifier(k, v) for k, v in op.assign.items())]  # type: ignore[arg-type]
         if self._blocked(*named):
             return
-        found = people.find_holders(self.conn, self.ws, named)
+        found = self.uow.holders(named)
         path = found[0]
         holders: dict[str, PersonIds | None] = {"path": None if path is None else path.ids()}
         for ident, holder in zip(named[1:], found[1:], strict=True):
@@ -233,13 +297,8 @@ class _Writer:
             for kind in decision.assign:
                 stamps[kind] = at
             if diff or decision.assign:
-                people.save(
-                    self.conn,
-                    pk,
-                    now=self.now,
-                    identifiers=dict(decision.assign),
-                    attributes=attrs,
-                    attribute_ts=stamps,
+                self.uow.save_person(
+                    pk, identifiers=dict(decision.assign), attributes=attrs, attribute_ts=stamps
                 )
                 changes = _attribute_diff(diff)
                 for kind, value in decision.assign.items():
@@ -247,7 +306,7 @@ class _Writer:
                 self._activity("attribute_change", pk, data=changes)
                 self._changed(pk, "identify")
             elif stamps != person.attribute_ts:
-                people.save(self.conn, pk, now=self.now, attribute_ts=stamps)
+                self.uow.save_person(pk, attribute_ts=stamps)
         if op.anonymous_id is not None:
             self._link_anonymous(op.anonymous_id, pk)
         self._relate_objects(pk, op.add_relationships, add=True)
@@ -286,7 +345,7 @@ class _Writer:
         person = self._get(pk)
         attrs, stamps, diff = newer_wins(person.attributes, person.attribute_ts, traits, trait_ts)
         if diff:
-            people.save(self.conn, pk, now=self.now, attributes=attrs, attribute_ts=stamps)
+            self.uow.save_person(pk, attributes=attrs, attribute_ts=stamps)
             self._activity("attribute_change", pk, data=_attribute_diff(diff))
         if person.email is None and isinstance(email, str) and looks_like_email(email):
             # Through identify, so that an email held by someone else is refused as usual.
@@ -414,13 +473,8 @@ class _Writer:
         people.move_belongings(self.conn, secondary.pk, primary.pk)
         segments.move_manual(self.conn, self.ws, secondary.pk, primary.pk, self.now)
         self._remove_person(secondary.pk)
-        people.save(
-            self.conn,
-            primary.pk,
-            now=self.now,
-            identifiers=inherited,
-            attributes=attrs,
-            attribute_ts=stamps,
+        self.uow.save_person(
+            primary.pk, identifiers=inherited, attributes=attrs, attribute_ts=stamps
         )
         merged = {"id": secondary.id, "email": secondary.email, "cio_id": secondary.cio_id}
         self._activity("profile_merge", primary.pk, data={"merged": merged})

@@ -63,6 +63,14 @@ def log(
     _insert(conn.dialect.name).run(conn, values)
 
 
+def log_many(
+    conn: Connection, ws: int, entries: Iterable[tuple[int | None, str]], now: int
+) -> None:
+    """Append changes given as ``(person, kind)`` (one ``executemany``)."""
+    rows = [dict(workspace_id=ws, person_pk=pk, kind=kind, created_at=now) for pk, kind in entries]
+    _insert(conn.dialect.name).run_many(conn, rows)
+
+
 def log_segment_moves(
     conn: Connection, moves: Iterable[tuple[int, int, str, int]], now: int
 ) -> None:
@@ -71,8 +79,7 @@ def log_segment_moves(
         dict(workspace_id=ws, person_pk=pk, kind=kind, created_at=now, segment_id=segment_id)
         for ws, pk, kind, segment_id in moves
     ]
-    if rows:
-        conn.execute(_insert(conn.dialect.name).statement, rows)
+    _insert(conn.dialect.name).run_many(conn, rows)
 
 
 def log_related(conn: Connection, ws: int, object_pk: int, kind: str, now: int) -> None:

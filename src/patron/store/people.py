@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from patron.domain.identifiers import Identifier, email_key, email_sha256
 from patron.domain.identity import PersonIds
-from patron.store.prepared import Prepared, json_value
+from patron.store.prepared import Prepared, json_value, one_of
 from patron.store.schema import (
     activities,
     anonymous_ids,
@@ -121,14 +121,22 @@ def find_holders(conn: Connection, ws: int, idents: Sequence[Identifier]) -> lis
     return [next((p for p in found if p.holds(ident)), None) for ident in idents]
 
 
-def find_many(conn: Connection, ws: int, kind: str, values: Iterable[str]) -> list[Person]:
-    """People holding any of ``values`` as identifiers of ``kind``."""
-    keys = [email_key(v) if kind == "email" else v for v in values]
-    column = _KEY_COLUMNS[kind]
-    rows = conn.execute(
-        sa.select(*_PERSON_COLUMNS).where(people.c.workspace_id == ws, column.in_(keys))
+@functools.cache
+def _find_many_statement(kind: str, dialect: str, lock: bool) -> Prepared:
+    query = sa.select(*_PERSON_COLUMNS).where(
+        people.c.workspace_id == sa.bindparam("ws"), one_of(_KEY_COLUMNS[kind], "keys", dialect)
     )
-    return [_row_to_person(r) for r in rows]
+    return Prepared(query.with_for_update() if lock else query, json=("keys",))
+
+
+def find_many(
+    conn: Connection, ws: int, kind: str, values: Iterable[str], *, lock: bool = False
+) -> list[Person]:
+    """People holding any of ``values`` as identifiers of ``kind`` (``lock`` as in
+    :func:`find`)."""
+    keys = sorted({email_key(v) if kind == "email" else v for v in values})
+    statement = _find_many_statement(kind, conn.dialect.name, lock)
+    return [_row_to_person(r) for r in statement.rows(conn, {"ws": ws, "keys": keys})]
 
 
 def page(conn: Connection, ws: int, after_pk: int, limit: int) -> list[Person]:
@@ -176,9 +184,25 @@ def by_email_sha256(conn: Connection, ws: int, digest: str) -> list[Person]:
     return [_row_to_person(r) for r in rows]
 
 
+def _identifier_columns(identifiers: dict[str, str | None]) -> dict[str, Any]:
+    """Column values for identifiers given as ``{kind: value}`` (``None`` clears one)."""
+    values: dict[str, Any] = {}
+    for kind, value in identifiers.items():
+        if kind == "id":
+            values["external_id"] = value
+        elif kind == "email":
+            values["email"] = value
+            values["email_key"] = None if value is None else email_key(value)
+            values["email_sha256"] = None if value is None else email_sha256(value)
+        elif kind == "phone":
+            values["phone"] = value
+    return values
+
+
 _INSERT_PERSON = Prepared(
     people.insert().returning(people.c.pk), json=("attributes", "attribute_ts")
 )
+_INSERT_PEOPLE = Prepared(people.insert(), json=("attributes", "attribute_ts"))
 
 
 def insert(
@@ -192,17 +216,12 @@ def insert(
     now: int,
 ) -> int:
     """Create a person; a unique-key clash raises ``IntegrityError`` (the caller retries)."""
-    email = identifiers.get("email")
     row = _INSERT_PERSON.first(
         conn,
         dict(
             workspace_id=ws,
             cio_id=cio_id,
-            external_id=identifiers.get("id"),
-            email=email,
-            email_key=None if email is None else email_key(email),
-            email_sha256=None if email is None else email_sha256(email),
-            phone=identifiers.get("phone"),
+            **_identifier_columns({"id": None, "email": None, "phone": None, **identifiers}),
             attributes=attributes,
             attribute_ts=attribute_ts,
             created_at=now,
@@ -211,6 +230,48 @@ def insert(
     )
     assert row is not None
     return int(row[0])
+
+
+def _full_row(person: Person) -> dict[str, Any]:
+    ids = {"id": person.id, "email": person.email, "phone": person.phone}
+    return dict(
+        _identifier_columns(ids), attributes=person.attributes, attribute_ts=person.attribute_ts
+    )
+
+
+def insert_many(conn: Connection, ws: int, persons: Sequence[Person], now: int) -> None:
+    """Create people whose keys came from :func:`reserve_keys` (one ``executemany``)."""
+    _INSERT_PEOPLE.run_many(
+        conn,
+        [
+            dict(
+                pk=p.pk,
+                workspace_id=ws,
+                cio_id=p.cio_id,
+                **_full_row(p),
+                created_at=p.created_at,
+                updated_at=now,
+            )
+            for p in persons
+        ],
+    )
+
+
+def reserve_keys(conn: Connection, count: int, after: int = 0) -> list[int]:
+    """``count`` unused person keys, ascending and above ``after``, for :func:`insert_many`.
+
+    SQLite has one writer, so the keys above the largest stored one are free until this
+    transaction commits (the caller passes the last key it took as ``after``); PostgreSQL
+    draws them from the column's sequence.
+    """
+    if conn.dialect.name == "postgresql":
+        query = sa.text(
+            "SELECT nextval(pg_get_serial_sequence('people', 'pk')) FROM generate_series(1, :n)"
+        )
+        return sorted(int(k) for k in conn.execute(query, {"n": count}).scalars())
+    largest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(people.c.pk), 0))).scalar_one()
+    start = max(int(largest), after) + 1
+    return list(range(start, start + count))
 
 
 @functools.cache
@@ -233,21 +294,19 @@ def save(
     attribute_ts: dict[str, int] | None = None,
 ) -> None:
     """Write a person's changed identifiers and/or attributes."""
-    values: dict[str, Any] = {"updated_at": now}
-    for kind, value in (identifiers or {}).items():
-        if kind == "id":
-            values["external_id"] = value
-        elif kind == "email":
-            values["email"] = value
-            values["email_key"] = None if value is None else email_key(value)
-            values["email_sha256"] = None if value is None else email_sha256(value)
-        elif kind == "phone":
-            values["phone"] = value
+    values: dict[str, Any] = {"updated_at": now, **_identifier_columns(identifiers or {})}
     if attributes is not None:
         values["attributes"] = attributes
     if attribute_ts is not None:
         values["attribute_ts"] = attribute_ts
     _update_statement(frozenset(values)).run(conn, {"person_pk": pk, **values})
+
+
+def save_many(conn: Connection, persons: Sequence[Person], now: int) -> None:
+    """Write people's current identifiers and attributes (one ``executemany``)."""
+    rows = [dict(person_pk=p.pk, **_full_row(p), updated_at=now) for p in persons]
+    if rows:
+        _update_statement(frozenset(rows[0]) - {"person_pk"}).run_many(conn, rows)
 
 
 def delete(conn: Connection, pk: int) -> None:
@@ -425,6 +484,28 @@ def suppressed(conn: Connection, ws: int, idents: Sequence[Identifier]) -> bool:
         params[f"kind{i}"] = ident.kind
         params[f"key{i}"] = ident.key
     return _suppressed_statement(len(idents)).first(conn, params) is not None
+
+
+@functools.cache
+def _suppressed_among_statement(dialect: str) -> Prepared:
+    return Prepared(
+        sa.select(suppressions.c.kind, suppressions.c.value_key).where(
+            suppressions.c.workspace_id == sa.bindparam("ws"),
+            one_of(suppressions.c.value_key, "keys", dialect),
+        ),
+        json=("keys",),
+    )
+
+
+def suppressed_among(
+    conn: Connection, ws: int, idents: Sequence[Identifier]
+) -> set[tuple[str, str]]:
+    """The ``(kind, key)`` of each of ``idents`` that a suppression blocks."""
+    wanted = {(i.kind, i.key) for i in idents}
+    keys = sorted({key for _, key in wanted})
+    statement = _suppressed_among_statement(conn.dialect.name)
+    found = {(kind, key) for kind, key in statement.rows(conn, {"ws": ws, "keys": keys})}
+    return found & wanted
 
 
 def suppress(conn: Connection, ws: int, idents: Iterable[Identifier], block: str, now: int) -> None:

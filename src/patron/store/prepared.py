@@ -9,16 +9,20 @@ connection's current transaction, elsewhere it goes through ``Connection.execute
 
 from __future__ import annotations
 
+import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 Row = Sequence[Any]
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
+T = TypeVar("T")
+IN_CHUNK = 500  # values per IN (…) list
 
 
 class _Compiled:
@@ -58,27 +62,76 @@ class Prepared:
             return int(conn.execute(self.statement, params).rowcount)
         return int(self._sqlite(conn, params).rowcount)
 
-    def _sqlite(self, conn: Connection, params: dict[str, Any]) -> Any:
-        keys = frozenset(params)
+    def run_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Execute once per row (``executemany``); every row names the same parameters."""
+        if not rows:
+            return
+        if conn.dialect.name != "sqlite":
+            conn.execute(self.statement, list(rows))
+            return
+        compiled = self._compile(conn, frozenset(rows[0]))
+        if compiled.fixed:
+            rows = [{**compiled.fixed, **row} for row in rows]
+        pick = operator.itemgetter(*compiled.order)
+        json_at = [i for i, name in enumerate(compiled.order) if name in self.json]
+        values: list[Any] = []
+        for row in rows:
+            picked = pick(row)
+            value = list(picked) if isinstance(picked, tuple) else [picked]
+            for i in json_at:
+                if value[i] is not None:
+                    value[i] = orjson.dumps(value[i]).decode()
+            values.append(value)
+        self._call(conn, compiled.sql, values, many=True)
+
+    def _compile(self, conn: Connection, keys: frozenset[str]) -> _Compiled:
         compiled = self._compiled.get(keys)
         if compiled is None:
             compiled = self._compiled[keys] = _Compiled(self.statement, conn, keys)
+        return compiled
+
+    def _values(self, compiled: _Compiled, params: dict[str, Any]) -> tuple[Any, ...]:
         merged = {**compiled.fixed, **params}
-        for name in self.json & keys:
+        for name in self.json.intersection(params):
             if merged[name] is not None:
                 merged[name] = orjson.dumps(merged[name]).decode()
-        values = tuple(merged[name] for name in compiled.order)
-        sql = compiled.sql
+        return tuple(merged[name] for name in compiled.order)
+
+    def _sqlite(self, conn: Connection, params: dict[str, Any]) -> Any:
+        compiled = self._compile(conn, frozenset(params))
+        return self._call(conn, compiled.sql, self._values(compiled, params), many=False)
+
+    @staticmethod
+    def _call(conn: Connection, sql: str, values: Any, *, many: bool) -> Any:
         raw = conn.connection.driver_connection
         assert raw is not None
         try:
-            return raw.execute(sql, values)
+            return raw.executemany(sql, values) if many else raw.execute(sql, values)
         except sqlite3.Error as exc:
             # The same exception classes as Connection.execute, so callers (and the writer's
             # retry on IntegrityError) see no difference.
             raise sa.exc.DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
 
 
+def one_of(column: sa.ColumnElement[Any], name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """``column IN (…)`` with the whole list as one parameter ``name`` (so that the statement
+    compiles once, whatever the list's length): a JSON array read with ``json_each`` on
+    SQLite (declare ``name`` in the :class:`Prepared` statement's ``json``), an array on
+    PostgreSQL."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    listed: sa.Select[Any] = sa.select(sa.column("value")).select_from(
+        sa.func.json_each(sa.bindparam(name))
+    )
+    return column.in_(listed)
+
+
 def json_value(value: Any) -> Any:
     """A JSON column's value from either path (text on raw SQLite, parsed elsewhere)."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size`` (for IN lists and bounded statements)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -8,7 +8,7 @@ and, while the person exists, an activity.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from patron.domain import conditions
 from patron.store import activities, changes, segment_sql
-from patron.store.prepared import json_value
+from patron.store.prepared import chunks, json_value
 from patron.store.schema import people, segment_members, segments
 
 MANUAL = "manual"
@@ -26,7 +26,6 @@ DYNAMIC = "dynamic"
 FINISHED = "finished"
 BUILD_QUEUED = "build_queued"
 BUILDING = "build"
-_IN_CHUNK = 500  # keys per IN (…) list
 
 
 class Segment(msgspec.Struct, dict=True):
@@ -275,11 +274,6 @@ def of_person(conn: Connection, ws: int, person_pk: int) -> list[Segment]:
     return [_segment(r) for r in conn.execute(query)]
 
 
-def _chunks(keys: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(keys), _IN_CHUNK):
-        yield keys[start : start + _IN_CHUNK]
-
-
 def members_among(conn: Connection, segment_id: int, keys: Sequence[int]) -> set[int]:
     """Which of ``keys`` are members."""
     return _members_of(conn, [segment_id], keys).get(segment_id, set())
@@ -309,7 +303,7 @@ def move(conn: Connection, moves: Sequence[Move], now: int) -> None:
     if joined:
         conn.execute(segment_members.insert(), joined)
     for segment, _, leaving in moves:
-        for chunk in _chunks(leaving):
+        for chunk in chunks(leaving):
             conn.execute(
                 segment_members.delete().where(
                     segment_members.c.segment_id == segment.id,
@@ -421,7 +415,7 @@ def evaluate_candidates(
         tests = tuple((s.condition, now if s.timed else 0) for s, _ in group)
         query = segment_sql.outcomes(conn.dialect.name, ws, tests)
         holds: list[set[int]] = [set() for _ in group]
-        for chunk in _chunks(everyone):
+        for chunk in chunks(everyone):
             for pk, *answers in conn.execute(query, {"candidates": list(chunk)}):
                 for index, answer in enumerate(answers):
                     if answer:
@@ -445,7 +439,7 @@ def _members_of(
 ) -> dict[int, set[int]]:
     """Which of ``keys`` are members of each of the segments."""
     found: dict[int, set[int]] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         rows = conn.execute(
             sa.select(segment_members.c.segment_id, segment_members.c.person_pk).where(
                 segment_members.c.segment_id.in_(list(segment_ids)),
