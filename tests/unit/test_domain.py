@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+import time
+
 import pytest
 
+from patron.domain import ids
 from patron.domain.attributes import apply_changes, fill_gaps, parse_bool_flag, parse_identify
 from patron.domain.errors import InvalidInput
 from patron.domain.identifiers import Identifier, check_value, from_object, from_path
@@ -166,3 +171,13 @@ def test_paging_tokens() -> None:
     for bad in ("!!", cursors.encode(1, 2), "", cursors.encode(7)[:-1] + "$"):
         with pytest.raises(InvalidInput):
             cursors.decode(bad, 1 if bad != cursors.encode(1, 2) else 3)
+
+
+def test_unseeded_cio_ids_lead_with_their_creation_time() -> None:
+    made = [ids.new_cio_id(99) for _ in range(10_000)]
+    assert all(re.fullmatch("[0-9a-f]{16}", c) for c in made)
+    assert len(set(made)) == len(made)
+    seconds = [int(c[:8], 16) for c in made]
+    assert seconds == sorted(seconds) and abs(seconds[0] - time.time()) < 5
+    counts = [int(c[8:], 16) for c in made]
+    assert all((b - a) % 2**32 == 1 for a, b in itertools.pairwise(counts))

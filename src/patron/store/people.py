@@ -497,6 +497,12 @@ def _suppressed_among_statement(dialect: str) -> Prepared:
     )
 
 
+def any_suppressed(conn: Connection, ws: int) -> bool:
+    """Whether the workspace has any suppression at all (most have none)."""
+    query = sa.select(suppressions.c.pk).where(suppressions.c.workspace_id == ws).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def suppressed_among(
     conn: Connection, ws: int, idents: Sequence[Identifier]
 ) -> set[tuple[str, str]]:

@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.engine import Connection
 
+from patron.domain.conditions import CHANGE_FACETS
 from patron.domain.identifiers import Identifier, email_key
 from patron.store import activities, changes, people
 from patron.store.people import Person
@@ -63,11 +64,13 @@ class UnitOfWork:
         self._people: dict[int, Person] = {}
         self._holder: dict[Key, int | None] = {}  # None: nobody holds it
         self._blocked: dict[Key, bool] = {}
+        self._no_suppressions: bool | None = None  # only direct operations change them
         self._event_ids: dict[str, bool] = {}  # True: an activity has it
         self._new: list[int] = []
         self._dirty: dict[int, None] = {}
         self._activities: list[dict[str, Any]] = []
         self._changes: dict[tuple[int | None, str], None] = {}
+        self._changed_wholly: set[int | None] = set()
         self._free: list[int] = []
         self._last_key = 0
 
@@ -89,7 +92,9 @@ class UnitOfWork:
         for ident in unknown:
             self._holder.setdefault(_key(ident), None)
         unchecked = [i for k, i in wanted.items() if k not in self._blocked]
-        if unchecked:
+        if unchecked and self._no_suppressions is None:
+            self._no_suppressions = not people.any_suppressed(self.conn, self.ws)
+        if unchecked and not self._no_suppressions:
             blocked = people.suppressed_among(self.conn, self.ws, unchecked)
             self._blocked.update((_key(i), _key(i) in blocked) for i in unchecked)
         fresh = [e for e in dict.fromkeys(event_ids) if e not in self._event_ids]
@@ -143,6 +148,10 @@ class UnitOfWork:
         """True when a suppression blocks any of ``idents``."""
         if not self.buffering:
             return people.suppressed(self.conn, self.ws, idents)
+        if self._no_suppressions is None:
+            self._no_suppressions = not people.any_suppressed(self.conn, self.ws)
+        if self._no_suppressions:
+            return False
         keys = [_key(i) for i in idents]
         known = self._blocked
         if any(known.get(k) for k in keys):
@@ -261,10 +270,15 @@ class UnitOfWork:
         return True
 
     def change(self, person_pk: int | None, kind: str) -> None:
-        """Append a change-log row (one per person and kind per flush)."""
+        """Append a change-log row: one per person and kind per flush, and none after one
+        that says everything about the person changed (a creation; conditions.py)."""
         if not self.buffering:
             changes.log(self.conn, self.ws, person_pk, kind, self.now)
             return
+        if person_pk in self._changed_wholly:
+            return
+        if kind not in CHANGE_FACETS:
+            self._changed_wholly.add(person_pk)
         self._changes[(person_pk, kind)] = None
         self.writes += 1
 
