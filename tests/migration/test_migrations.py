@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from patron.store import people as people_store
 from patron.store.database import create_engine
 from patron.store.migrate import upgrade
 from patron.store.schema import metadata
@@ -125,5 +126,38 @@ def test_upgrades_keep_data_and_backfill_hashed_emails(empty_pair: tuple[str, st
         assert rows == {"c1": hashlib.sha256(b"old@example.com").hexdigest(), "c2": None}
         assert kept == 1
         assert settings in ("{}", {})
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_indexes_existing_hashed_emails(empty_pair: tuple[str, str]) -> None:
+    url, _ = empty_pair
+    engine = create_engine(url)
+    try:
+        upgrade(engine, "0007")
+        digest = hashlib.sha256(b"old@example.com").hexdigest()
+        with engine.begin() as conn:
+            ws = conn.execute(
+                sa.text(
+                    "INSERT INTO workspaces (name, site_id, track_key_hash, app_key_hash,"
+                    " pipelines_key_hash, created_at) VALUES ('w', 's', 't', 'a', 'p', 0)"
+                    " RETURNING id"
+                )
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO people (workspace_id, cio_id, email, email_key, email_sha256,"
+                    " attributes, attribute_ts, created_at, updated_at)"
+                    " VALUES (:ws, 'c1', 'Old@Example.com', 'old@example.com', :digest,"
+                    " '{}', '{}', 0, 0)"
+                ),
+                {"ws": ws, "digest": digest},
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            found = people_store.by_email_sha256(conn, ws, digest.upper())
+            assert [p.cio_id for p in found] == ["c1"]
+            assert people_store.by_email_sha256(conn, ws, "0" * 64) == []
+            assert people_store.by_email_sha256(conn, ws, "not hex") == []
     finally:
         engine.dispose()

@@ -51,6 +51,18 @@ def email_sha256(email: str) -> str:
     return hashlib.sha256(email_key(email).encode()).hexdigest()
 
 
+def digest_prefix(digest: str) -> int | None:
+    """The first 8 bytes of a SHA-256 hex digest as a signed integer (the indexed part of a
+    hashed email); None when ``digest`` is not 64 hex digits."""
+    digest = digest.strip().lower()
+    if len(digest) != 64:
+        return None
+    try:
+        return int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
+    except ValueError:
+        return None
+
+
 def check_phone(value: Any, field: str) -> str:
     """A phone identifier in E.164 form (``+`` and 7 to 15 digits; spaces, dashes, dots and
     parentheses are dropped)."""

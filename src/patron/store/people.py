@@ -10,7 +10,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from patron.domain.identifiers import Identifier, email_key, email_sha256
+from patron.domain.identifiers import Identifier, digest_prefix, email_key, email_sha256
 from patron.domain.identity import PersonIds
 from patron.store.prepared import Prepared, json_value, one_of
 from patron.store.schema import (
@@ -176,9 +176,14 @@ def by_email(conn: Connection, ws: int, email: str) -> list[Person]:
 
 def by_email_sha256(conn: Connection, ws: int, digest: str) -> list[Person]:
     """People whose normalized email hashes to ``digest`` (zero or one)."""
+    prefix = digest_prefix(digest)
+    if prefix is None:
+        return []
     rows = conn.execute(
         sa.select(*_PERSON_COLUMNS).where(
-            people.c.workspace_id == ws, people.c.email_sha256 == digest.strip().lower()
+            people.c.workspace_id == ws,
+            people.c.email_hash == prefix,
+            people.c.email_sha256 == digest.strip().lower(),
         )
     )
     return [_row_to_person(r) for r in rows]
@@ -193,7 +198,9 @@ def _identifier_columns(identifiers: dict[str, str | None]) -> dict[str, Any]:
         elif kind == "email":
             values["email"] = value
             values["email_key"] = None if value is None else email_key(value)
-            values["email_sha256"] = None if value is None else email_sha256(value)
+            digest = None if value is None else email_sha256(value)
+            values["email_sha256"] = digest
+            values["email_hash"] = None if digest is None else digest_prefix(digest)
         elif kind == "phone":
             values["phone"] = value
     return values
