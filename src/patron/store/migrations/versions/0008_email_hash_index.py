@@ -22,9 +22,9 @@ def _prefix(digest: str) -> int:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("people", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("email_hash", sa.BigInteger(), nullable=True))
-        batch_op.drop_index(batch_op.f("ix_people_workspace_id_email_sha256"))
+    # Plain ADD COLUMN and indexes: batch mode could rebuild the table (docs/architecture.md).
+    op.add_column("people", sa.Column("email_hash", sa.BigInteger(), nullable=True))
+    op.drop_index(op.f("ix_people_workspace_id_email_sha256"), table_name="people")
     people = sa.table("people", sa.column("pk"), sa.column("email_sha256"), sa.column("email_hash"))
     conn = op.get_bind()
     rows = conn.execute(
@@ -38,16 +38,14 @@ def upgrade() -> None:
     for start in range(0, len(rows), 1000):
         chunk = rows[start : start + 1000]
         conn.execute(update, [{"row_pk": pk, "prefix": _prefix(digest)} for pk, digest in chunk])
-    with op.batch_alter_table("people", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_people_workspace_id_email_hash"), ["workspace_id", "email_hash"]
-        )
+    op.create_index(
+        op.f("ix_people_workspace_id_email_hash"), "people", ["workspace_id", "email_hash"]
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("people", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_people_workspace_id_email_hash"))
-        batch_op.create_index(
-            batch_op.f("ix_people_workspace_id_email_sha256"), ["workspace_id", "email_sha256"]
-        )
-        batch_op.drop_column("email_hash")
+    op.drop_index(op.f("ix_people_workspace_id_email_hash"), table_name="people")
+    op.create_index(
+        op.f("ix_people_workspace_id_email_sha256"), "people", ["workspace_id", "email_sha256"]
+    )
+    op.drop_column("people", "email_hash")
