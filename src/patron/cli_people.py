@@ -374,15 +374,16 @@ def export_people(
                 and db.read_sync(lambda c: segments.get(c, ws, segment_id)) is None
             ):
                 raise InvalidInput(f"no segment {segment_id}")
-            total = db.read_sync(lambda c: people_export.count(c, ws, condition, now))
             if out is None:
                 written = _export(db, ws, condition, now, sys.stdout.buffer, None)
             else:
                 with _progress() as progress, out.open("wb") as handle:
-                    task = progress.add_task("exporting people", total=total)
-                    written = _export(
-                        db, ws, condition, now, handle, lambda n: progress.advance(task, n)
-                    )
+                    task = progress.add_task("exporting people", total=None)
+
+                    def advance(done: int, total: int) -> None:
+                        progress.update(task, completed=done, total=total)
+
+                    written = _export(db, ws, condition, now, handle, advance)
     finally:
         db.close()
     if out is not None:

@@ -26,7 +26,8 @@ from patron.store.schema import people as people_table
 PAGE = 1000
 IDENTIFIER_COLUMNS = ("id", "email", "cio_id")
 
-Progress = Callable[[int], None]
+# Called as rows are written: (rows so far, rows in all).
+Progress = Callable[[int, int], None]
 
 
 class Sink(Protocol):
@@ -35,30 +36,25 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-def count(conn: Connection, ws: int, condition: Condition | None, now: int) -> int:
-    """How many people an export of ``condition`` (everyone, for None) holds."""
-    if condition is None:
-        query = sa.select(sa.func.count()).where(people_table.c.workspace_id == ws)
-    else:
-        inner = segment_sql.matching(conn.dialect.name, ws, condition, now).order_by(None)
-        query = sa.select(sa.func.count()).select_from(inner.subquery())
-    return int(conn.execute(query).scalar_one())
-
-
 def _people(
     conn: Connection, ws: int, condition: Condition | None, now: int
-) -> Iterator[list[people.Person]]:
+) -> tuple[int, Iterator[list[people.Person]]]:
+    """How many people match, and the people in pages."""
     if condition is None:
-        after = 0
-        while batch := people.page(conn, ws, after, PAGE):
-            yield batch
-            after = batch[-1].pk
-        return
+        query = sa.select(sa.func.count()).where(people_table.c.workspace_id == ws)
+        return int(conn.execute(query).scalar_one()), _everyone(conn, ws)
     # One query for every matching key (a repeated paged query would rerun the condition).
     query = segment_sql.matching(conn.dialect.name, ws, condition, now)
     keys = list(conn.execute(query).scalars())
-    for start in range(0, len(keys), PAGE):
-        yield people.with_keys(conn, ws, keys[start : start + PAGE])
+    pages = (people.with_keys(conn, ws, keys[i : i + PAGE]) for i in range(0, len(keys), PAGE))
+    return len(keys), pages
+
+
+def _everyone(conn: Connection, ws: int) -> Iterator[list[people.Person]]:
+    after = 0
+    while batch := people.page(conn, ws, after, PAGE):
+        yield batch
+        after = batch[-1].pk
 
 
 def write_csv(
@@ -74,8 +70,9 @@ def write_csv(
     any_phone = False
     total = 0
     encoder = msgspec.json.Encoder()
+    matching, pages = _people(conn, ws, condition, now)
     with tempfile.TemporaryFile() as spool:
-        for batch in _people(conn, ws, condition, now):
+        for batch in pages:
             for person in batch:
                 values = {k: to_wire(v) for k, v in person.attributes.items()}
                 columns.update(values)
@@ -84,7 +81,7 @@ def write_csv(
                 spool.write(encoder.encode(row) + b"\n")
             total += len(batch)
             if progress is not None:
-                progress(len(batch))
+                progress(total, matching)
         spool.seek(0)
         fixed = [*IDENTIFIER_COLUMNS, *(["phone"] if any_phone else [])]
         names = sorted(columns - set(fixed) - {"phone"})
