@@ -1,6 +1,6 @@
 """``patron segment …``, ``patron import people`` and ``patron export people``: files in and out.
 
-Every row goes through the same write path as the APIs (``store/apply.py``); membership
+Every row goes through the same write path as the APIs (``store/apply/``); membership
 changes go through the same store functions as Track v1's ``add_customers``.
 """
 

@@ -344,7 +344,7 @@ def timed(condition: Condition) -> list[Attr | Event]:
     ]
 
 
-# Which facets each change-log kind touches (store/apply.py writes these kinds). A kind not
+# Which facets each change-log kind touches (store/apply/ writes these kinds). A kind not
 # listed touches everything, so a new kind can never leave a segment stale.
 CHANGE_FACETS: dict[str, frozenset[Facet]] = {
     "identify": frozenset({"attributes"}),

@@ -12,7 +12,7 @@ what a whole batch names in a few queries.
 devices, relationships, anonymous ids) flush first and then run with ``buffering`` off, where
 every call goes straight to the database, as if there were no unit of work.
 
-Nothing here decides a rule: the writer does (store/apply.py), and reads the same answers
+Nothing here decides a rule: the writer does (store/apply/), and reads the same answers
 either way. Within one SQLite transaction there is one writer, so the map stays true; on
 PostgreSQL people are read ``FOR UPDATE`` and a concurrent insert of the same identifier ends
 in a unique-key error at the flush, which the database layer retries.
