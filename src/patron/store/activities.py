@@ -66,13 +66,16 @@ def record(
     return bool(_insert_deduplicated(conn.dialect.name).run(conn, values))
 
 
-_COLUMNS = ("person_pk", "anonymous_id", "type", "name", "event_id", "timestamp", "data")
+COLUMNS = (
+    "workspace_id", "person_pk", "anonymous_id", "type", "name", "event_id", "timestamp",
+    "data", "created_at",
+)  # fmt: skip
 
 
-def record_many(conn: Connection, ws: int, rows: Sequence[dict[str, Any]], now: int) -> None:
-    """Append activities given as dicts of :data:`_COLUMNS` (one ``executemany``); their
-    event ids were checked with :func:`taken_event_ids`."""
-    _INSERT.run_many(conn, [dict(row, workspace_id=ws, created_at=now) for row in rows])
+def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Append activities given as dicts of :data:`COLUMNS` (one ``executemany``; their event
+    ids were checked with :func:`taken_event_ids`)."""
+    _INSERT.run_many(conn, rows)
 
 
 @functools.cache

@@ -189,6 +189,16 @@ def by_email_sha256(conn: Connection, ws: int, digest: str) -> list[Person]:
     return [_row_to_person(r) for r in rows]
 
 
+def _email_columns(email: str | None) -> dict[str, Any]:
+    digest = None if email is None else email_sha256(email)
+    return {
+        "email": email,
+        "email_key": None if email is None else email_key(email),
+        "email_sha256": digest,
+        "email_hash": None if digest is None else digest_prefix(digest),
+    }
+
+
 def _identifier_columns(identifiers: dict[str, str | None]) -> dict[str, Any]:
     """Column values for identifiers given as ``{kind: value}`` (``None`` clears one)."""
     values: dict[str, Any] = {}
@@ -196,11 +206,7 @@ def _identifier_columns(identifiers: dict[str, str | None]) -> dict[str, Any]:
         if kind == "id":
             values["external_id"] = value
         elif kind == "email":
-            values["email"] = value
-            values["email_key"] = None if value is None else email_key(value)
-            digest = None if value is None else email_sha256(value)
-            values["email_sha256"] = digest
-            values["email_hash"] = None if digest is None else digest_prefix(digest)
+            values.update(_email_columns(value))
         elif kind == "phone":
             values["phone"] = value
     return values
@@ -239,29 +245,28 @@ def insert(
     return int(row[0])
 
 
-def _full_row(person: Person) -> dict[str, Any]:
-    ids = {"id": person.id, "email": person.email, "phone": person.phone}
-    return dict(
-        _identifier_columns(ids), attributes=person.attributes, attribute_ts=person.attribute_ts
-    )
+def _full_row(person: Person, now: int) -> dict[str, Any]:
+    return {
+        "pk": person.pk,
+        "external_id": person.id,
+        **_email_columns(person.email),
+        "phone": person.phone,
+        "attributes": person.attributes,
+        "attribute_ts": person.attribute_ts,
+        "updated_at": now,
+    }
 
 
 def insert_many(conn: Connection, ws: int, persons: Sequence[Person], now: int) -> None:
     """Create people whose keys came from :func:`reserve_keys` (one ``executemany``)."""
-    _INSERT_PEOPLE.run_many(
-        conn,
-        [
-            dict(
-                pk=p.pk,
-                workspace_id=ws,
-                cio_id=p.cio_id,
-                **_full_row(p),
-                created_at=p.created_at,
-                updated_at=now,
-            )
-            for p in persons
-        ],
-    )
+    rows = []
+    for p in persons:
+        row = _full_row(p, now)
+        row["workspace_id"] = ws
+        row["cio_id"] = p.cio_id
+        row["created_at"] = p.created_at
+        rows.append(row)
+    _INSERT_PEOPLE.run_many(conn, rows)
 
 
 def reserve_keys(conn: Connection, count: int, after: int = 0) -> list[int]:
@@ -311,7 +316,11 @@ def save(
 
 def save_many(conn: Connection, persons: Sequence[Person], now: int) -> None:
     """Write people's current identifiers and attributes (one ``executemany``)."""
-    rows = [dict(person_pk=p.pk, **_full_row(p), updated_at=now) for p in persons]
+    rows = []
+    for p in persons:
+        row = _full_row(p, now)
+        row["person_pk"] = row.pop("pk")
+        rows.append(row)
     if rows:
         _update_statement(frozenset(rows[0]) - {"person_pk"}).run_many(conn, rows)
 

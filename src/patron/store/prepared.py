@@ -9,7 +9,6 @@ connection's current transaction, elsewhere it goes through ``Connection.execute
 
 from __future__ import annotations
 
-import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -17,12 +16,16 @@ from typing import Any, TypeVar
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection
 
 Row = Sequence[Any]
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
 T = TypeVar("T")
 IN_CHUNK = 500  # values per IN (…) list
+
+
+_NAMED = SQLiteDialect_pysqlite(paramstyle="named")
 
 
 class _Compiled:
@@ -35,6 +38,9 @@ class _Compiled:
         self.fixed = {
             k: v for k, v in compiled.construct_params(_check=False).items() if k not in keys
         }
+        # The same statement with named placeholders, for executemany over dicts: sqlite3
+        # binds each row's values by name in C, with no reordering in Python.
+        self.named_sql = statement.compile(dialect=_NAMED, column_keys=sorted(keys)).string
 
 
 class Prepared:
@@ -63,7 +69,10 @@ class Prepared:
         return int(self._sqlite(conn, params).rowcount)
 
     def run_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Execute once per row (``executemany``); every row names the same parameters."""
+        """Execute once per row (``executemany``); every row names the same parameters.
+
+        On SQLite the rows' JSON values are replaced by their text, in place.
+        """
         if not rows:
             return
         if conn.dialect.name != "sqlite":
@@ -72,17 +81,12 @@ class Prepared:
         compiled = self._compile(conn, frozenset(rows[0]))
         if compiled.fixed:
             rows = [{**compiled.fixed, **row} for row in rows]
-        pick = operator.itemgetter(*compiled.order)
-        json_at = [i for i, name in enumerate(compiled.order) if name in self.json]
-        values: list[Any] = []
+        json_keys = self.json.intersection(rows[0])
         for row in rows:
-            picked = pick(row)
-            value = list(picked) if isinstance(picked, tuple) else [picked]
-            for i in json_at:
-                if value[i] is not None:
-                    value[i] = orjson.dumps(value[i]).decode()
-            values.append(value)
-        self._call(conn, compiled.sql, values, many=True)
+            for key in json_keys:
+                if row[key] is not None:
+                    row[key] = orjson.dumps(row[key]).decode()
+        self._call(conn, compiled.named_sql, rows, many=True)
 
     def _compile(self, conn: Connection, keys: frozenset[str]) -> _Compiled:
         compiled = self._compiled.get(keys)

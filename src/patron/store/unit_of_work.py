@@ -256,15 +256,17 @@ class UnitOfWork:
                 return False
             self._event_ids[event_id] = True
         self._activities.append(
-            dict(
-                person_pk=person_pk,
-                anonymous_id=anonymous_id,
-                type=type,
-                name=name,
-                event_id=event_id,
-                timestamp=timestamp,
-                data=data or {},
-            )
+            {
+                "workspace_id": self.ws,
+                "person_pk": person_pk,
+                "anonymous_id": anonymous_id,
+                "type": type,
+                "name": name,
+                "event_id": event_id,
+                "timestamp": timestamp,
+                "data": data or {},
+                "created_at": self.now,
+            }
         )
         self.writes += 1
         return True
@@ -291,7 +293,7 @@ class UnitOfWork:
             updated = [self._people[pk] for pk in self._dirty]
             people.save_many(self.conn, updated, self.now)
         if self._activities:
-            activities.record_many(self.conn, self.ws, self._activities, self.now)
+            activities.record_many(self.conn, self._activities)
         if self._changes:
             changes.log_many(self.conn, self.ws, self._changes, self.now)
         self._forget()
