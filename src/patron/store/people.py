@@ -269,6 +269,9 @@ def insert_many(conn: Connection, ws: int, persons: Sequence[Person], now: int) 
     _INSERT_PEOPLE.run_many(conn, rows)
 
 
+_LARGEST_KEY = Prepared(sa.select(sa.func.coalesce(sa.func.max(people.c.pk), 0)))
+
+
 def reserve_keys(conn: Connection, count: int, after: int = 0) -> list[int]:
     """``count`` unused person keys, ascending and above ``after``, for :func:`insert_many`.
 
@@ -281,8 +284,8 @@ def reserve_keys(conn: Connection, count: int, after: int = 0) -> list[int]:
             "SELECT nextval(pg_get_serial_sequence('people', 'pk')) FROM generate_series(1, :n)"
         )
         return sorted(int(k) for k in conn.execute(query, {"n": count}).scalars())
-    largest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(people.c.pk), 0))).scalar_one()
-    start = max(int(largest), after) + 1
+    row = _LARGEST_KEY.first(conn, {})
+    start = max(int(row[0]) if row else 0, after) + 1
     return list(range(start, start + count))
 
 
@@ -314,12 +317,21 @@ def save(
     _update_statement(frozenset(values)).run(conn, {"person_pk": pk, **values})
 
 
-def save_many(conn: Connection, persons: Sequence[Person], now: int) -> None:
-    """Write people's current identifiers and attributes (one ``executemany``)."""
+def save_many(conn: Connection, persons: Sequence[Person], now: int, *, identifiers: bool) -> None:
+    """Write people's current attributes, and their identifiers when ``identifiers`` (one
+    ``executemany``)."""
     rows = []
     for p in persons:
-        row = _full_row(p, now)
-        row["person_pk"] = row.pop("pk")
+        if identifiers:
+            row = _full_row(p, now)
+            row["person_pk"] = row.pop("pk")
+        else:
+            row = {
+                "person_pk": p.pk,
+                "attributes": p.attributes,
+                "attribute_ts": p.attribute_ts,
+                "updated_at": now,
+            }
         rows.append(row)
     if rows:
         _update_statement(frozenset(rows[0]) - {"person_pk"}).run_many(conn, rows)
@@ -513,10 +525,14 @@ def _suppressed_among_statement(dialect: str) -> Prepared:
     )
 
 
+_ANY_SUPPRESSED = Prepared(
+    sa.select(suppressions.c.pk).where(suppressions.c.workspace_id == sa.bindparam("ws")).limit(1)
+)
+
+
 def any_suppressed(conn: Connection, ws: int) -> bool:
     """Whether the workspace has any suppression at all (most have none)."""
-    query = sa.select(suppressions.c.pk).where(suppressions.c.workspace_id == ws).limit(1)
-    return conn.execute(query).first() is not None
+    return _ANY_SUPPRESSED.first(conn, {"ws": ws}) is not None
 
 
 def suppressed_among(

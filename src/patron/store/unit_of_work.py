@@ -58,6 +58,7 @@ class UnitOfWork:
         self.buffering = False
         self.writes = 0  # buffered writes so far, to tell whether an operation wrote any
         self._expected = 1
+        self._preloaded = False  # a batch: new people's keys are reserved in a block
         self._forget()
 
     def _forget(self) -> None:
@@ -66,8 +67,8 @@ class UnitOfWork:
         self._blocked: dict[Key, bool] = {}
         self._no_suppressions: bool | None = None  # only direct operations change them
         self._event_ids: dict[str, bool] = {}  # True: an activity has it
-        self._new: list[int] = []
-        self._dirty: dict[int, None] = {}
+        self._new: dict[int, None] = {}
+        self._dirty: dict[int, bool] = {}  # True: identifiers changed too
         self._activities: list[dict[str, Any]] = []
         self._changes: dict[tuple[int | None, str], None] = {}
         self._changed_wholly: set[int | None] = set()
@@ -81,6 +82,7 @@ class UnitOfWork:
         suppressed, and which ``event_ids`` are taken; ``creates`` bounds how many people the
         run may create."""
         self._expected = max(1, creates)
+        self._preloaded = True
         wanted = {_key(i): i for i in idents}
         unknown = [i for k, i in wanted.items() if k not in self._holder]
         by_kind: dict[str, list[str]] = {}
@@ -97,6 +99,9 @@ class UnitOfWork:
         if unchecked and not self._no_suppressions:
             blocked = people.suppressed_among(self.conn, self.ws, unchecked)
             self._blocked.update((_key(i), _key(i) in blocked) for i in unchecked)
+        self._load_event_ids(event_ids)
+
+    def _load_event_ids(self, event_ids: Iterable[str]) -> None:
         fresh = [e for e in dict.fromkeys(event_ids) if e not in self._event_ids]
         if fresh:
             taken = activities.taken_event_ids(self.conn, self.ws, fresh)
@@ -173,14 +178,19 @@ class UnitOfWork:
         attribute_ts: dict[str, int],
     ) -> int:
         """Create a person; returns their key."""
-        if not self.buffering:
-            return people.insert(
+        if not self.buffering or not self._preloaded:
+            # Unbuffered, or a single operation: one INSERT … RETURNING beats reserving a key.
+            pk = people.insert(
                 self.conn, self.ws, cio_id=cio_id, identifiers=identifiers,
                 attributes=attributes, attribute_ts=attribute_ts, now=self.now,
             )  # fmt: skip
-        if not self._free:
-            self._free = people.reserve_keys(self.conn, self._expected, self._last_key)[::-1]
-        pk = self._last_key = self._free.pop()
+            if not self.buffering:
+                return pk
+        else:
+            if not self._free:
+                self._free = people.reserve_keys(self.conn, self._expected, self._last_key)[::-1]
+            pk = self._last_key = self._free.pop()
+            self._new[pk] = None
         person = Person(
             pk=pk,
             cio_id=cio_id,
@@ -194,7 +204,6 @@ class UnitOfWork:
         self._people[pk] = person
         for key in _keys_of(person):
             self._holder[key] = pk
-        self._new.append(pk)
         self.writes += 1
         return pk
 
@@ -228,7 +237,7 @@ class UnitOfWork:
             changed["attribute_ts"] = attribute_ts
         self._people[pk] = msgspec.structs.replace(person, **changed)
         if pk not in self._new:
-            self._dirty[pk] = None
+            self._dirty[pk] = self._dirty.get(pk, False) or bool(identifiers)
         self.writes += 1
 
     def activity(
@@ -251,7 +260,7 @@ class UnitOfWork:
             )  # fmt: skip
         if event_id is not None:
             if event_id not in self._event_ids:
-                self.preload((), [event_id], self._expected)
+                self._load_event_ids([event_id])
             if self._event_ids[event_id]:
                 return False
             self._event_ids[event_id] = True
@@ -289,9 +298,12 @@ class UnitOfWork:
         if self._new:
             created = [self._people[pk] for pk in self._new]
             people.insert_many(self.conn, self.ws, created, self.now)
-        if self._dirty:
-            updated = [self._people[pk] for pk in self._dirty]
-            people.save_many(self.conn, updated, self.now)
+        for with_identifiers in (False, True):
+            # Only what changed: an UPDATE naming an indexed column rewrites its index entry.
+            updated = [
+                self._people[pk] for pk, ids in self._dirty.items() if ids is with_identifiers
+            ]
+            people.save_many(self.conn, updated, self.now, identifiers=with_identifiers)
         if self._activities:
             activities.record_many(self.conn, self._activities)
         if self._changes:
