@@ -73,3 +73,51 @@ def test_sixteen_clients_identifying_the_same_new_person(db_url: str) -> None:
     finally:
         for db in databases:
             db.close()
+
+
+def test_concurrent_batches_naming_the_same_new_people(db_url: str) -> None:
+    from patron.domain.operations import TrackEvent
+    from patron.store.apply import apply_each
+    from patron.store.schema import activities
+    from support import new_workspace
+
+    count = 1 if db_url.startswith("sqlite") else 2
+    databases = [Database(db_url, writer_threads=4, read_pool_size=1) for _ in range(count)]
+    clients, names = 8, [f"p{n}" for n in range(40)]
+    try:
+        ws = new_workspace(databases[0]).workspace_id
+        barrier = threading.Barrier(clients)
+        errors: list[dict[int, object]] = []
+
+        def client(i: int) -> None:
+            # Every batch creates (or updates) the same 40 people, in a different order, and
+            # gives each an event: the bulk path's creates race across transactions.
+            order = names[i % len(names) :] + names[: i % len(names)]
+            ops = []
+            for name in order:
+                ops.append(parse_identify(Identifier("id", name), {f"a{i}": i}))
+                ops.append(TrackEvent(name="race", who=Identifier("id", name)))
+            barrier.wait()
+            db = databases[i % len(databases)]
+            errors.append(db.write_sync(lambda conn: apply_each(conn, ws, ops)))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == [{}] * clients
+        rows = _people(databases[0], ws)
+        assert sorted(r.external_id for r in rows) == sorted(names)
+        assert all(set(r.attributes) == {f"a{i}" for i in range(clients)} for r in rows)
+        events = databases[0].read_sync(
+            lambda c: c.execute(
+                sa.select(sa.func.count()).where(
+                    activities.c.workspace_id == ws, activities.c.name == "race"
+                )
+            ).scalar_one()
+        )
+        assert events == clients * len(names)
+    finally:
+        for db in databases:
+            db.close()
