@@ -62,6 +62,19 @@ def _describe(engine: sa.engine.Engine) -> dict[str, Any]:
     return schema
 
 
+def _insert_workspace(conn: sa.Connection) -> int:
+    """A workspace row written with plain SQL, as an older schema holds it."""
+    return int(
+        conn.execute(
+            sa.text(
+                "INSERT INTO workspaces (name, site_id, track_key_hash, app_key_hash,"
+                " pipelines_key_hash, created_at) VALUES ('w', 's', 't', 'a', 'p', 0)"
+                " RETURNING id"
+            )
+        ).scalar_one()
+    )
+
+
 def test_upgrade_head_equals_fresh_schema(empty_pair: tuple[str, str]) -> None:
     migrated_url, fresh_url = empty_pair
     migrated = create_engine(migrated_url)
@@ -95,13 +108,7 @@ def test_upgrades_keep_data_and_backfill_hashed_emails(empty_pair: tuple[str, st
     try:
         upgrade(engine, "0002")
         with engine.begin() as conn:
-            ws = conn.execute(
-                sa.text(
-                    "INSERT INTO workspaces (name, site_id, track_key_hash, app_key_hash,"
-                    " pipelines_key_hash, created_at) VALUES ('w', 's', 't', 'a', 'p', 0)"
-                    " RETURNING id"
-                )
-            ).scalar_one()
+            ws = _insert_workspace(conn)
             for cio, email in (("c1", "Old@Example.com"), ("c2", None)):
                 conn.execute(
                     sa.text(
@@ -137,13 +144,7 @@ def test_upgrade_indexes_existing_hashed_emails(empty_pair: tuple[str, str]) -> 
         upgrade(engine, "0007")
         digest = hashlib.sha256(b"old@example.com").hexdigest()
         with engine.begin() as conn:
-            ws = conn.execute(
-                sa.text(
-                    "INSERT INTO workspaces (name, site_id, track_key_hash, app_key_hash,"
-                    " pipelines_key_hash, created_at) VALUES ('w', 's', 't', 'a', 'p', 0)"
-                    " RETURNING id"
-                )
-            ).scalar_one()
+            ws = _insert_workspace(conn)
             conn.execute(
                 sa.text(
                     "INSERT INTO people (workspace_id, cio_id, email, email_key, email_sha256,"
