@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from patron.domain.conditions import CHANGE_FACETS
 from patron.domain.identifiers import Identifier, email_key
-from patron.store import activities, changes, people
+from patron.store import activities, changes, people, suppressions
 from patron.store.people import Person
 
 Key = tuple[str, str]  # (identifier kind, stored key)
@@ -95,9 +95,9 @@ class UnitOfWork:
             self._holder.setdefault(_key(ident), None)
         unchecked = [i for k, i in wanted.items() if k not in self._blocked]
         if unchecked and self._no_suppressions is None:
-            self._no_suppressions = not people.any_suppressed(self.conn, self.ws)
+            self._no_suppressions = not suppressions.any_suppressed(self.conn, self.ws)
         if unchecked and not self._no_suppressions:
-            blocked = people.suppressed_among(self.conn, self.ws, unchecked)
+            blocked = suppressions.suppressed_among(self.conn, self.ws, unchecked)
             self._blocked.update((_key(i), _key(i) in blocked) for i in unchecked)
         self._load_event_ids(event_ids)
 
@@ -152,9 +152,9 @@ class UnitOfWork:
     def blocked(self, idents: list[Identifier]) -> bool:
         """True when a suppression blocks any of ``idents``."""
         if not self.buffering:
-            return people.suppressed(self.conn, self.ws, idents)
+            return suppressions.suppressed(self.conn, self.ws, idents)
         if self._no_suppressions is None:
-            self._no_suppressions = not people.any_suppressed(self.conn, self.ws)
+            self._no_suppressions = not suppressions.any_suppressed(self.conn, self.ws)
         if self._no_suppressions:
             return False
         keys = [_key(i) for i in idents]
@@ -163,7 +163,7 @@ class UnitOfWork:
             return True
         unknown = [i for i, k in zip(idents, keys, strict=True) if k not in known]
         if unknown:
-            if people.suppressed(self.conn, self.ws, unknown):
+            if suppressions.suppressed(self.conn, self.ws, unknown):
                 return True
             known.update((_key(i), False) for i in unknown)
         return False

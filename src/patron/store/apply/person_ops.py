@@ -20,7 +20,7 @@ from patron.domain.operations import (
     Unsuppress,
 )
 from patron.domain.values import to_wire
-from patron.store import activities, people, segments
+from patron.store import activities, people, segments, suppressions
 from patron.store import objects as objects_store
 from patron.store.apply.writer_base import WriterBase, attribute_diff
 
@@ -267,10 +267,10 @@ class PersonOps(WriterBase):
                 blocked.append(Identifier("email", person.email))
             if person.phone is not None:
                 blocked.append(Identifier("phone", person.phone))
-        people.suppress(self.conn, self.ws, blocked, ids.new_block_id(self.ws), self.now)
+        suppressions.suppress(self.conn, self.ws, blocked, ids.new_block_id(self.ws), self.now)
         if person is not None:
             self._remove_person(person.pk)
             self._changed(person.pk, "suppress")
 
     def _unsuppress(self, op: Unsuppress) -> None:
-        people.unsuppress(self.conn, self.ws, op.who)
+        suppressions.unsuppress(self.conn, self.ws, op.who)
