@@ -66,15 +66,9 @@ def record(
     return bool(_insert_deduplicated(conn.dialect.name).run(conn, values))
 
 
-COLUMNS = (
-    "workspace_id", "person_pk", "anonymous_id", "type", "name", "event_id", "timestamp",
-    "data", "created_at",
-)  # fmt: skip
-
-
 def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append activities given as dicts of :data:`COLUMNS` (one ``executemany``; their event
-    ids were checked with :func:`taken_event_ids`)."""
+    """Append activities given as whole rows, every column named (one ``executemany``; their
+    event ids were checked with :func:`taken_event_ids`)."""
     _INSERT.run_many(conn, rows)
 
 

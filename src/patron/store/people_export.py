@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from patron.domain.conditions import Condition
 from patron.domain.values import to_wire
 from patron.store import people, segment_sql
+from patron.store.prepared import chunks
 from patron.store.schema import people as people_table
 
 PAGE = 1000
@@ -46,7 +47,7 @@ def _people(
     # One query for every matching key (a repeated paged query would rerun the condition).
     query = segment_sql.matching(conn.dialect.name, ws, condition, now)
     keys = list(conn.execute(query).scalars())
-    pages = (people.with_keys(conn, ws, keys[i : i + PAGE]) for i in range(0, len(keys), PAGE))
+    pages = (people.with_keys(conn, ws, page) for page in chunks(keys, PAGE))
     return len(keys), pages
 
 

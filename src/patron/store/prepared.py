@@ -9,6 +9,7 @@ connection's current transaction, elsewhere it goes through ``Connection.execute
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -38,9 +39,15 @@ class _Compiled:
         self.fixed = {
             k: v for k, v in compiled.construct_params(_check=False).items() if k not in keys
         }
-        # The same statement with named placeholders, for executemany over dicts: sqlite3
-        # binds each row's values by name in C, with no reordering in Python.
-        self.named_sql = statement.compile(dialect=_NAMED, column_keys=sorted(keys)).string
+        self._statement = statement
+        self._keys = keys
+
+    @functools.cached_property
+    def named_sql(self) -> str:
+        """The same statement with named placeholders, for executemany over dicts: sqlite3
+        binds each row's values by name in C, with no reordering in Python."""
+        compiled = self._statement.compile(dialect=_NAMED, column_keys=sorted(self._keys))
+        return compiled.string
 
 
 class Prepared:

@@ -65,7 +65,7 @@ class UnitOfWork:
         self._people: dict[int, Person] = {}
         self._holder: dict[Key, int | None] = {}  # None: nobody holds it
         self._blocked: dict[Key, bool] = {}
-        self._no_suppressions: bool | None = None  # only direct operations change them
+        self._suppressions: bool | None = None  # any in the workspace; only direct ops change that
         self._event_ids: dict[str, bool] = {}  # True: an activity has it
         self._new: dict[int, None] = {}
         self._dirty: dict[int, bool] = {}  # True: identifiers changed too
@@ -94,9 +94,7 @@ class UnitOfWork:
         for ident in unknown:
             self._holder.setdefault(_key(ident), None)
         unchecked = [i for k, i in wanted.items() if k not in self._blocked]
-        if unchecked and self._no_suppressions is None:
-            self._no_suppressions = not suppressions.any_suppressed(self.conn, self.ws)
-        if unchecked and not self._no_suppressions:
+        if unchecked and self._any_suppressed():
             blocked = suppressions.suppressed_among(self.conn, self.ws, unchecked)
             self._blocked.update((_key(i), _key(i) in blocked) for i in unchecked)
         self._load_event_ids(event_ids)
@@ -153,9 +151,7 @@ class UnitOfWork:
         """True when a suppression blocks any of ``idents``."""
         if not self.buffering:
             return suppressions.suppressed(self.conn, self.ws, idents)
-        if self._no_suppressions is None:
-            self._no_suppressions = not suppressions.any_suppressed(self.conn, self.ws)
-        if self._no_suppressions:
+        if not self._any_suppressed():
             return False
         keys = [_key(i) for i in idents]
         known = self._blocked
@@ -167,6 +163,11 @@ class UnitOfWork:
                 return True
             known.update((_key(i), False) for i in unknown)
         return False
+
+    def _any_suppressed(self) -> bool:
+        if self._suppressions is None:
+            self._suppressions = suppressions.any_suppressed(self.conn, self.ws)
+        return self._suppressions
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from patron.domain import ids
 from patron.domain.attributes import apply_changes
 from patron.domain.errors import InvalidInput
 from patron.domain.operations import (
@@ -28,6 +29,14 @@ class ObjectOps(WriterBase):
         if found is not None:
             return found.pk
         return self._create_object(ref, {}, {}) if create else None
+
+    def _fresh_cio_object_id(self) -> str:
+        cio_object_id = ids.new_cio_object_id(self.ws)
+        while ids.current_seed(self.ws) is not None and objects_store.find(
+            self.conn, self.ws, ObjectRef(cio_object_id=cio_object_id)
+        ):
+            cio_object_id = ids.new_cio_object_id(self.ws)
+        return cio_object_id
 
     def _create_object(self, ref: ObjectRef, attrs: dict[str, Any], stamps: dict[str, int]) -> int:
         if ref.cio_object_id is not None:

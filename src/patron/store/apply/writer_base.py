@@ -12,12 +12,10 @@ from patron.domain.attributes import apply_changes
 from patron.domain.identifiers import Identifier
 from patron.domain.operations import (
     Identify,
-    ObjectRef,
     Related,
 )
 from patron.domain.values import to_wire
 from patron.domain.workspace_settings import WorkspaceSettings
-from patron.store import objects as objects_store
 from patron.store import people, segments, workspaces
 from patron.store.unit_of_work import UnitOfWork
 
@@ -72,14 +70,6 @@ class WriterBase(abc.ABC):
         while ids.current_seed(self.ws) is not None and self._find(Identifier("cio_id", cio_id)):
             cio_id = ids.new_cio_id(self.ws)
         return cio_id
-
-    def _fresh_cio_object_id(self) -> str:
-        cio_object_id = ids.new_cio_object_id(self.ws)
-        while ids.current_seed(self.ws) is not None and objects_store.find(
-            self.conn, self.ws, ObjectRef(cio_object_id=cio_object_id)
-        ):
-            cio_object_id = ids.new_cio_object_id(self.ws)
-        return cio_object_id
 
     def _create(self, identifiers: dict[str, str], attributes: dict[str, Any], at: int) -> int:
         attrs, stamps, diff = apply_changes({}, {}, attributes, at)
