@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import signal
 import sys
-import time
+import threading
 from pathlib import Path
+from types import FrameType
 
 import click
 from rich.table import Table
@@ -91,6 +93,7 @@ def sync_run(
             raise click.ClickException(str(exc)) from exc
         if interval <= 0:
             raise click.ClickException("--every must be a positive duration")
+    stop = _stop_on_signal() if interval is not None else threading.Event()
     while True:
         config = _config(config_file)
         chosen = [s for s in config.syncs if not only or s.name in only]
@@ -105,9 +108,27 @@ def sync_run(
             state.close()
         _summary(outcomes, dry_run)
         bad = any(o.status in ("error", "failed_rows", "busy") for _, o in outcomes)
-        if interval is None:
+        if interval is None or stop.wait(interval):
             sys.exit(1 if bad else 0)
-        time.sleep(interval)
+
+
+def _stop_on_signal() -> threading.Event:
+    """An event set by the first SIGINT or SIGTERM, so that ``--every`` ends between runs and a
+    run in progress completes; a second signal stops at once.
+
+    A plain KeyboardInterrupt is not enough: raised inside a weakref callback or ``__del__``,
+    Python reports it as ignored and the loop carries on."""
+    stop = threading.Event()
+
+    def request(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping after this run (again to stop now)", file=sys.stderr, flush=True)
+
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, request)
+    return stop
 
 
 def _summary(outcomes: list[tuple[str, Outcome]], dry_run: bool) -> None:
