@@ -8,6 +8,8 @@ cover change (``patron serve --https --host …``).
 from __future__ import annotations
 
 import ipaddress
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +34,23 @@ def _names(host: str) -> list[str]:
     return names
 
 
+def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``path`` whole or not at all: a client waiting for the CA bundle (the pytest
+    plugin, a test) may read it the moment it appears."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        temporary.chmod(mode)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _write_private(path: Path, data: bytes) -> None:
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_bytes(data)
+    _write(path, data, 0o600)
 
 
 def ensure_certificates(data_dir: Path, host: str = "127.0.0.1") -> TLSFiles:
@@ -49,7 +64,7 @@ def ensure_certificates(data_dir: Path, host: str = "127.0.0.1") -> TLSFiles:
     else:
         ca = trustme.CA(organization_name="Patron local development CA")
         _write_private(ca_key, ca.private_key_pem.bytes())
-        files.ca_bundle.write_bytes(ca.cert_pem.bytes())
+        _write(files.ca_bundle, ca.cert_pem.bytes())
     names = _names(host)
     names_file = folder / "names"
     current = names_file.read_text().split() if names_file.exists() else []
@@ -59,7 +74,7 @@ def ensure_certificates(data_dir: Path, host: str = "127.0.0.1") -> TLSFiles:
                 raise ValueError(f"cannot issue a certificate for host {name!r}")
         cert = ca.issue_cert(*names)
         _write_private(files.key, cert.private_key_pem.bytes())
-        files.cert_chain.write_bytes(b"".join(p.bytes() for p in cert.cert_chain_pems))
+        _write(files.cert_chain, b"".join(p.bytes() for p in cert.cert_chain_pems))
         names_file.write_text(" ".join(names))
     return files
 
