@@ -19,6 +19,7 @@ from patron.cli_support import (
     write,
 )
 from patron.domain import clock
+from patron.files import write_whole
 from patron.settings import Settings
 from patron.store import objects as objects_store
 from patron.store import workspaces
@@ -213,8 +214,7 @@ def _default_credentials(db: Database, path: Path | None) -> workspaces.Credenti
         creds = db.write_sync(lambda c: workspaces.create(c, "default"))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(msgspec.json.encode(creds))
-            path.chmod(0o600)
+            write_whole(path, msgspec.json.encode(creds))
         return creds
     if path is None or not path.exists():
         return None

@@ -8,12 +8,12 @@ cover change (``patron serve --https --host …``).
 from __future__ import annotations
 
 import ipaddress
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
+
+from patron.files import write_whole
 
 DEFAULT_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -34,25 +34,6 @@ def _names(host: str) -> list[str]:
     return names
 
 
-def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``path`` whole or not at all: a client waiting for the CA bundle (the pytest
-    plugin, a test) may read it the moment it appears."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        temporary.chmod(mode)
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    _write(path, data, 0o600)
-
-
 def ensure_certificates(data_dir: Path, host: str = "127.0.0.1") -> TLSFiles:
     """The local CA and a server certificate for ``host`` and loopback, created if missing."""
     folder = data_dir / "tls"
@@ -63,8 +44,8 @@ def ensure_certificates(data_dir: Path, host: str = "127.0.0.1") -> TLSFiles:
         ca = trustme.CA.from_pem(files.ca_bundle.read_bytes(), ca_key.read_bytes())
     else:
         ca = trustme.CA(organization_name="Patron local development CA")
-        _write_private(ca_key, ca.private_key_pem.bytes())
-        _write(files.ca_bundle, ca.cert_pem.bytes())
+        write_whole(ca_key, ca.private_key_pem.bytes())
+        write_whole(files.ca_bundle, ca.cert_pem.bytes(), mode=0o644)
     names = _names(host)
     names_file = folder / "names"
     current = names_file.read_text().split() if names_file.exists() else []
@@ -73,8 +54,8 @@ def ensure_certificates(data_dir: Path, host: str = "127.0.0.1") -> TLSFiles:
             if not _is_ip(name) and not name.replace("-", "").replace(".", "").isalnum():
                 raise ValueError(f"cannot issue a certificate for host {name!r}")
         cert = ca.issue_cert(*names)
-        _write_private(files.key, cert.private_key_pem.bytes())
-        _write(files.cert_chain, b"".join(p.bytes() for p in cert.cert_chain_pems))
+        write_whole(files.key, cert.private_key_pem.bytes())
+        write_whole(files.cert_chain, b"".join(p.bytes() for p in cert.cert_chain_pems), mode=0o644)
         names_file.write_text(" ".join(names))
     return files
 

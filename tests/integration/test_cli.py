@@ -115,6 +115,7 @@ def test_serve_prints_credentials_and_snippets(tmp_path: Path) -> None:
         assert server.creds["app_api_key"] in out
         assert server.creds["pipelines_write_key"] in out
         assert "customerio-node" in out and "cio.base_url" in out
+        assert server.creds_file.stat().st_mode & 0o077 == 0  # the keys are the owner's only
         health = httpx.get(server.base + "/healthz", timeout=5)
         assert health.json() == {"status": "ok"}
     finally:
