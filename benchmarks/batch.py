@@ -1,11 +1,12 @@
 """Track v2 batch ingestion: operations/s against an executemany floor, same run.
 
-Usage: python benchmarks/batch.py [--batches 40] [--clients 4]
+Usage: python benchmarks/batch.py [--batches 40] [--clients 4] [--postgres URL]
 
 - Floor: the same rows (one person upsert and one event insert per pair of operations)
   written with plain sqlite3 ``executemany``, one transaction per batch, synchronous=FULL.
-- Patron: ``patron serve`` on a fresh SQLite file; ``--clients`` concurrent clients POST
-  ~500 KB ``/api/v2/batch`` bodies of person identify + event operations; every batch must be
+- Patron: ``patron serve`` on a fresh SQLite file (or, with ``--postgres URL``, a fresh
+  database on that server, dropped afterwards); ``--clients`` concurrent clients POST ~500 KB
+  ``/api/v2/batch`` bodies of person identify + event operations; every batch must be
   answered 200 (durable acks).
 """
 
@@ -20,11 +21,13 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import sqlalchemy as sa
 
 from identify import PATRON, free_port, rss_peak_mb, wait_ready
 from report import emit, row
@@ -96,12 +99,42 @@ def floor(batches: list[bytes], path: Path) -> float:
 
 
 @contextlib.contextmanager
-def serve(workdir: Path) -> Iterator[tuple[str, dict[str, Any], subprocess.Popen[bytes]]]:
-    """``patron serve`` on a fresh SQLite file: (base URL, default workspace keys, process)."""
+def fresh_database(workdir: Path, postgres: str | None) -> Iterator[str]:
+    """A SQLite file in ``workdir``, or a new database on the ``postgres`` server (dropped
+    afterwards)."""
+    if postgres is None:
+        yield f"sqlite:///{workdir / 'patron.db'}"
+        return
+    url = sa.engine.make_url(postgres.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"patron_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def serve(
+    workdir: Path, postgres: str | None = None
+) -> Iterator[tuple[str, dict[str, Any], subprocess.Popen[bytes]]]:
+    """``patron serve`` on a fresh database: (base URL, default workspace keys, process)."""
+    with fresh_database(workdir, postgres) as url, _serve(workdir, url) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _serve(
+    workdir: Path, url: str
+) -> Iterator[tuple[str, dict[str, Any], subprocess.Popen[bytes]]]:
     port = free_port()
     creds_file = workdir / "creds.json"
     proc = subprocess.Popen(
-        [PATRON, "serve", "--port", str(port), "--database", f"sqlite:///{workdir / 'patron.db'}",
+        [PATRON, "serve", "--port", str(port), "--database", url,
          "--credentials-file", str(creds_file), "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -151,8 +184,10 @@ def post_all(
     return elapsed
 
 
-def patron(batches: list[bytes], workdir: Path, clients: int) -> tuple[float, float]:
-    with serve(workdir) as (base, creds, proc):
+def patron(
+    batches: list[bytes], workdir: Path, clients: int, postgres: str | None = None
+) -> tuple[float, float]:
+    with serve(workdir, postgres) as (base, creds, proc):
         headers = basic(creds["site_id"], creds["track_api_key"])
         total_ops = sum(body.count(b'"type": "person"') for body in batches)
         elapsed = post_all(base, "/api/v2/batch", headers, batches, clients)
@@ -165,6 +200,7 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--postgres", help="serve from a fresh database on this PostgreSQL URL")
     parser.add_argument("--json", help="also write the figures here (benchmarks/report.py)")
     args = parser.parse_args()
     batches = make_batches(args.batches)
@@ -172,16 +208,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="patron-batch-") as tmp:
         work = Path(tmp)
         floor_rate = floor(batches, work / "floor.db")
-        patron_rate, rss = patron(batches, work, args.clients)
+        patron_rate, rss = patron(batches, work, args.clients, args.postgres)
     print(f"{len(batches)} batches of ~{len(batches[0]) // 1000} KB, {ops} operations")
     print(f"floor (executemany)  {floor_rate:10.0f} ops/s")
-    print(f"Patron /api/v2/batch {patron_rate:10.0f} ops/s   peak RSS {rss:.0f} MB")
+    on = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"Patron /api/v2/batch {patron_rate:10.0f} ops/s   peak RSS {rss:.0f} MB   ({on})")
     print(f"Patron / floor: {patron_rate / floor_rate:.2f}   (target: >= 100,000 ops/s)")
     emit(
         args.json,
         [
             row("Track v2 batch", "floor (sqlite3 executemany)", floor_rate, "ops/s"),
-            row("Track v2 batch", "Patron /api/v2/batch", patron_rate, "ops/s", floor_rate,
+            row("Track v2 batch", f"Patron /api/v2/batch ({on})", patron_rate, "ops/s", floor_rate,
                 ">= 100,000 ops/s"),
             row("Track v2 batch", "Patron peak RSS", rss, "MB"),
         ],

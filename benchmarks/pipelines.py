@@ -1,6 +1,6 @@
 """Pipelines ``/v1/batch`` ingestion: events/s, as a ratio to Track v2 batch in the same run.
 
-Usage: python benchmarks/pipelines.py [--batches 200] [--clients 4]
+Usage: python benchmarks/pipelines.py [--batches 200] [--clients 4] [--postgres URL]
 
 Both run against one ``patron serve`` on a fresh SQLite file, with the same content: batches of
 100 calls, alternating identify (with traits) and track, for distinct people. Pipelines bodies
@@ -61,6 +61,7 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--postgres", help="serve from a fresh database on this PostgreSQL URL")
     parser.add_argument("--json", help="also write the figures here (benchmarks/report.py)")
     args = parser.parse_args()
     cdp_bodies, _ = make_bodies(args.batches, "cdp")
@@ -68,7 +69,7 @@ def main() -> None:
     calls = args.batches * CALLS_PER_BATCH
     with (
         tempfile.TemporaryDirectory(prefix="patron-pipelines-") as tmp,
-        serve(Path(tmp)) as (
+        serve(Path(tmp), args.postgres) as (
             base,
             creds,
             _,

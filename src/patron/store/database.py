@@ -18,6 +18,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from patron.domain.errors import InvalidInput, NotFound
+from patron.store import pg_statistics
 from patron.store.segment_sql import sqlite_number
 
 T = TypeVar("T")
@@ -37,6 +39,9 @@ log = logging.getLogger("patron.store")
 _RETRIES = 5
 # Checkpoints slow the commits around them; every 10 s keeps that out of p99 (architecture.md).
 CHECKPOINT_SECONDS = 10.0
+# How often PostgreSQL tables are checked for growth that calls for fresh statistics.
+STATISTICS_SECONDS = 5.0
+STATISTICS_LAG = 20.0
 # Errors the client caused: roll back that one function and report them, never retry.
 _CLIENT_ERRORS = (InvalidInput, NotFound)
 
@@ -174,12 +179,13 @@ class Database:
             t.start()
         self._closed = False
         self._stopping = threading.Event()
-        self._checkpointer: threading.Thread | None = None
-        if self.sqlite:
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, name="patron-checkpoint", daemon=True
-            )
-            self._checkpointer.start()
+        # SQLite: WAL checkpoints off the commit path. PostgreSQL: statistics for young tables.
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop if self.sqlite else self._statistics_loop,
+            name="patron-checkpoint" if self.sqlite else "patron-statistics",
+            daemon=True,
+        )
+        self._checkpointer.start()
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -353,6 +359,25 @@ class Database:
                 seen = self._commits
                 self.checkpoint("PASSIVE")
 
+    def _statistics_loop(self) -> None:
+        seen, changed_at = self._commits, -STATISTICS_LAG
+        while not self._stopping.wait(STATISTICS_SECONDS):
+            if self._commits != seen:
+                seen, changed_at = self._commits, time.monotonic()
+            # PostgreSQL publishes a backend's counts of changed rows up to ~10 s late, so
+            # keep looking for a while after the last commit; an idle server does nothing.
+            if time.monotonic() - changed_at <= STATISTICS_LAG:
+                try:
+                    self.analyze_grown()
+                except sa.exc.DBAPIError:
+                    log.warning("could not refresh table statistics", exc_info=True)
+
+    def analyze_grown(self) -> list[str]:
+        """PostgreSQL: analyze the tables that at least doubled since their last analysis
+        (store/pg_statistics.py); returns their names."""
+        with self.write_engine.connect() as conn, conn.begin():
+            return pg_statistics.analyze_grown(conn)
+
     def checkpoint(self, mode: str = "PASSIVE") -> None:
         """Copy the SQLite WAL into the database file (PASSIVE never blocks writers)."""
         try:
@@ -373,8 +398,8 @@ class Database:
         for t in self._writers:
             t.join(timeout=30)
         self._stopping.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join(timeout=30)
+        self._checkpointer.join(timeout=30)
+        if self.sqlite:
             self.checkpoint("TRUNCATE")
         self._readers.shutdown(wait=True)
         self.write_engine.dispose()
