@@ -3,11 +3,10 @@
 Writes: callers hand a function ``fn(conn) -> T`` to :meth:`Database.write`; writer threads
 take every pending function (up to a bound), run them in one transaction (a savepoint each
 only if one of them fails; none for a function alone), commit once, then resolve the callers'
-futures. A caller's future resolves only
-after the commit, so an acknowledged write is durable. SQLite has exactly one writer thread
-(one writer per file); PostgreSQL has several, and identity races between them (or between
-processes) are settled by unique constraints: a function that hits one is retried, and on the
-retry it sees the winner's row.
+futures. A caller's future resolves only after the commit, so an acknowledged write is
+durable. SQLite has exactly one writer thread (one writer per file); PostgreSQL has several,
+and identity races between them (or between processes) are settled by unique constraints: a
+function that hits one is retried, and on the retry it sees the winner's row.
 
 Reads: ``fn(conn)`` runs on a small thread pool, each call in its own short transaction.
 """
@@ -180,12 +179,12 @@ class Database:
         self._closed = False
         self._stopping = threading.Event()
         # SQLite: WAL checkpoints off the commit path. PostgreSQL: statistics for young tables.
-        self._checkpointer = threading.Thread(
+        self._housekeeper = threading.Thread(
             target=self._checkpoint_loop if self.sqlite else self._statistics_loop,
             name="patron-checkpoint" if self.sqlite else "patron-statistics",
             daemon=True,
         )
-        self._checkpointer.start()
+        self._housekeeper.start()
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -398,7 +397,7 @@ class Database:
         for t in self._writers:
             t.join(timeout=30)
         self._stopping.set()
-        self._checkpointer.join(timeout=30)
+        self._housekeeper.join(timeout=30)
         if self.sqlite:
             self.checkpoint("TRUNCATE")
         self._readers.shutdown(wait=True)
