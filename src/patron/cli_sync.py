@@ -93,7 +93,7 @@ def sync_run(
             raise click.ClickException(str(exc)) from exc
         if interval <= 0:
             raise click.ClickException("--every must be a positive duration")
-    stop = _stop_on_signal() if interval is not None else threading.Event()
+    stop = _stop_on_signal() if interval is not None else None
     while True:
         config = _config(config_file)
         chosen = [s for s in config.syncs if not only or s.name in only]
@@ -108,7 +108,7 @@ def sync_run(
             state.close()
         _summary(outcomes, dry_run)
         bad = any(o.status in ("error", "failed_rows", "busy") for _, o in outcomes)
-        if interval is None or stop.wait(interval):
+        if stop is None or stop.wait(interval):
             sys.exit(1 if bad else 0)
 
 

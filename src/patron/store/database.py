@@ -38,7 +38,8 @@ log = logging.getLogger("patron.store")
 _RETRIES = 5
 # Checkpoints slow the commits around them; every 10 s keeps that out of p99 (architecture.md).
 CHECKPOINT_SECONDS = 10.0
-# How often PostgreSQL tables are checked for growth that calls for fresh statistics.
+# How often PostgreSQL tables are checked for growth that calls for fresh statistics, and for
+# how long after the last commit (PostgreSQL publishes counts of changed rows up to ~10 s late).
 STATISTICS_SECONDS = 5.0
 STATISTICS_LAG = 20.0
 # Errors the client caused: roll back that one function and report them, never retry.
@@ -249,9 +250,10 @@ class Database:
     def _apply_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
         """Apply ``jobs`` in one transaction and commit once.
 
-        Optimistic first: no savepoints, since nearly every job succeeds. If any job raises,
-        the whole transaction rolls back and the group runs again with a savepoint per job,
-        so that one failing job cannot take its neighbours down with it.
+        A job alone runs in a transaction of its own (:meth:`_run_alone`). A group runs
+        optimistically first: no savepoints, since nearly every job succeeds. If any job
+        raises, the whole transaction rolls back and the group runs again with a savepoint per
+        job, so that one failing job cannot take its neighbours down with it.
         """
         if len(jobs) == 1:
             return self._run_alone(conn, jobs[0])
@@ -363,8 +365,7 @@ class Database:
         while not self._stopping.wait(STATISTICS_SECONDS):
             if self._commits != seen:
                 seen, changed_at = self._commits, time.monotonic()
-            # PostgreSQL publishes a backend's counts of changed rows up to ~10 s late, so
-            # keep looking for a while after the last commit; an idle server does nothing.
+            # An idle server does nothing.
             if time.monotonic() - changed_at <= STATISTICS_LAG:
                 try:
                     self.analyze_grown()
