@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -44,7 +45,7 @@ def load_yaml(text: str) -> Any:
         raise YamlError(str(exc)) from exc
 
 
-def expand_env(value: Any, where: str, environ: dict[str, str] | None = None) -> Any:
+def expand_env(value: Any, where: str, environ: Mapping[str, str] | None = None) -> Any:
     """Replace every ``${VAR}`` in the strings of ``value`` (recursively) from the environment."""
     env = os.environ if environ is None else environ
     if isinstance(value, str):
