@@ -43,6 +43,8 @@ workspaces = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     # domain.workspace_settings.WorkspaceSettings; absent keys take their defaults.
     sa.Column("settings", JSON, nullable=False, server_default=sa.text("'{}'")),
+    # Signs tracking links, unsubscribe and preference-page tokens (never leaves the server).
+    sa.Column("secret", sa.String(64)),
 )
 
 people = sa.Table(
@@ -186,7 +188,10 @@ forms = sa.Table(
     sa.PrimaryKeyConstraint("workspace_id", "form_id"),
 )
 
-# Messages Patron sent; filled by messaging, read by /unsubscribe and metrics.
+# One row per message of any origin (transactional now; campaigns, broadcasts, newsletters and
+# webhook actions later). ``payload`` is what the message is made from (the send request's
+# data and overrides), ``content`` what was rendered (null once forgotten); the sender worker
+# claims rows in state ``queued`` whose ``send_at`` has come, under a lease.
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -196,8 +201,42 @@ deliveries = sa.Table(
     sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="SET NULL")),
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("origin", sa.String(32)),
+    sa.Column("template_id", sa.Integer),
+    sa.Column("content_id", sa.Integer),
+    sa.Column("campaign_id", sa.Integer),
+    sa.Column("action_id", sa.Integer),
+    sa.Column("broadcast_id", sa.Integer),
+    sa.Column("newsletter_id", sa.Integer),
+    sa.Column("trigger_id", sa.Integer),
+    sa.Column("recipient", sa.String(2000)),
+    sa.Column("subject", sa.String(2000)),
+    sa.Column("state", sa.String(16)),
+    sa.Column("send_at", sa.BigInteger),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("lease_until", sa.BigInteger),
+    sa.Column("lease_token", sa.String(32)),
+    sa.Column("failure_message", sa.String(2000)),
+    sa.Column("provider", sa.String(32)),
+    sa.Column("provider_id", sa.String(400)),
+    sa.Column("forgotten", sa.Boolean),
+    sa.Column("request_key", sa.String(200)),
+    sa.Column("payload", JSON),
+    sa.Column("content", JSON),
+    sa.Column("updated_at", sa.BigInteger),
     sa.UniqueConstraint("workspace_id", "delivery_id"),
     sa.Index(None, "delivery_id"),
+    sa.Index(None, "state", "send_at"),
+    sa.Index(None, "workspace_id", "person_pk", "created_at"),
+    sa.Index(None, "workspace_id", "template_id", "created_at"),
+    sa.Index(
+        "uq_deliveries_workspace_id_request_key",
+        "workspace_id",
+        "request_key",
+        unique=True,
+        sqlite_where=sa.text("request_key IS NOT NULL"),
+        postgresql_where=sa.text("request_key IS NOT NULL"),
+    ),
 )
 
 delivery_metrics = sa.Table(
@@ -211,6 +250,86 @@ delivery_metrics = sa.Table(
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("data", JSON, nullable=False),
     sa.Index(None, "workspace_id", "delivery_id"),
+)
+
+# What the capture provider kept: the message exactly as it would have left (dev inbox).
+captured_messages = sa.Table(
+    "captured_messages",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("delivery_id", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("recipients", JSON, nullable=False),
+    sa.Column("subject", sa.String(2000)),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "workspace_id", "pk"),
+)
+
+# Transactional messages (templates) from ``patron apply`` or ``auto_create``; ids are the
+# workspace's own integers. ``name_key`` is the trigger name lower-cased (names match
+# case-insensitively).
+transactional_messages = sa.Table(
+    "transactional_messages",
+    metadata,
+    _ws(),
+    sa.Column("id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(400), nullable=False),
+    sa.Column("name_key", sa.String(400), nullable=False),
+    sa.Column("description", sa.String(2000), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("options", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "id"),
+    sa.Index(None, "workspace_id", "name_key"),
+)
+
+# One variant of a transactional message per language ('' is the default); ``id`` is the
+# App API's content_id.
+transactional_contents = sa.Table(
+    "transactional_contents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("message_id", sa.Integer, nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("fields", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "message_id", "language"),
+)
+
+subscription_topics = sa.Table(
+    "subscription_topics",
+    metadata,
+    _ws(),
+    sa.Column("id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(400), nullable=False),
+    sa.Column("description", sa.String(2000), nullable=False),
+    sa.Column("subscribed_by_default", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "id"),
+)
+
+# A workspace's virtual clock (dev mode), kept so that a restart never moves time back.
+workspace_clocks = sa.Table(
+    "workspace_clocks",
+    metadata,
+    _ws(),
+    sa.Column("offset", sa.Float, nullable=False),
+    sa.Column("frozen_at", sa.Float),
+    sa.PrimaryKeyConstraint("workspace_id"),
+)
+
+# Messages each sending provider handed over in one second, across processes (rate limits).
+send_windows = sa.Table(
+    "send_windows",
+    metadata,
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("second", sa.BigInteger, nullable=False),
+    sa.Column("sent", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("provider"),
 )
 
 # The change log: one row per committed change to a person, consumed by workers in order.

@@ -18,9 +18,21 @@ from patron.domain.errors import NotFound
 from patron.store import schema
 
 _FORMAT = 1
-_UNSCOPED = {schema.workspaces.name, schema.snapshots.name, schema.consumers.name}
+_UNSCOPED = {
+    schema.workspaces.name,
+    schema.snapshots.name,
+    schema.consumers.name,
+    schema.send_windows.name,
+    # The clock is the dev control plane's own (reset puts it back to real time).
+    schema.workspace_clocks.name,
+}
 # Kept by reset: configuration rather than data.
-_CONFIG = {schema.object_types.name}
+_CONFIG = {
+    schema.object_types.name,
+    schema.transactional_messages.name,
+    schema.transactional_contents.name,
+    schema.subscription_topics.name,
+}
 _HISTORY = {schema.changes.name}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from typing import Any, Literal
 
 import msgspec
@@ -68,6 +69,7 @@ def create(conn: Connection, name: str) -> Credentials:
             track_key_hash=digest(creds.track_api_key),
             app_key_hash=digest(creds.app_api_key),
             pipelines_key_hash=digest(creds.pipelines_write_key),
+            secret=secrets.token_hex(32),
             created_at=clock.now(),
         )
         .returning(workspaces.c.id)
