@@ -387,10 +387,11 @@ def workspace_object_type(name: str, type_id: int, type_name: str, database_url:
 
 
 def _register() -> None:
+    from patron.cli_apply import apply_command
     from patron.cli_people import export_group, import_group, segment
     from patron.cli_sync import sync
 
-    for group in (segment, import_group, export_group, sync):
+    for group in (segment, import_group, export_group, sync, apply_command):
         main.add_command(group)
 
 

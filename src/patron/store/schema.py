@@ -229,11 +229,11 @@ deliveries = sa.Table(
     sa.Index(None, "state", "send_at"),
     sa.Index(None, "workspace_id", "person_pk", "created_at"),
     sa.Index(None, "workspace_id", "template_id", "created_at"),
+    # A digest of the send request: a client's replay (X-Retry-Count) finds its delivery.
     sa.Index(
-        "uq_deliveries_workspace_id_request_key",
+        None,
         "workspace_id",
         "request_key",
-        unique=True,
         sqlite_where=sa.text("request_key IS NOT NULL"),
         postgresql_where=sa.text("request_key IS NOT NULL"),
     ),

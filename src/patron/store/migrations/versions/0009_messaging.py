@@ -8,6 +8,7 @@ Create Date: 2026-12-02 08:00:00.000000
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ depends_on = None
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
-_DELIVERY_COLUMNS = [
+_DELIVERY_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("origin", sa.String(length=32), nullable=True),
     sa.Column("template_id", sa.Integer(), nullable=True),
     sa.Column("content_id", sa.Integer(), nullable=True),
@@ -63,9 +64,7 @@ def upgrade() -> None:
     workspaces = sa.table("workspaces", sa.column("id"), sa.column("secret"))
     for (ws,) in conn.execute(sa.select(workspaces.c.id)).all():
         conn.execute(
-            workspaces.update()
-            .where(workspaces.c.id == ws)
-            .values(secret=secrets.token_hex(32))
+            workspaces.update().where(workspaces.c.id == ws).values(secret=secrets.token_hex(32))
         )
     for column in _DELIVERY_COLUMNS:
         op.add_column("deliveries", column)
@@ -81,10 +80,9 @@ def upgrade() -> None:
         ["workspace_id", "template_id", "created_at"],
     )
     op.create_index(
-        "uq_deliveries_workspace_id_request_key",
+        op.f("ix_deliveries_workspace_id_request_key"),
         "deliveries",
         ["workspace_id", "request_key"],
-        unique=True,
         sqlite_where=sa.text("request_key IS NOT NULL"),
         postgresql_where=sa.text("request_key IS NOT NULL"),
     )
@@ -178,8 +176,8 @@ def downgrade() -> None:
         "captured_messages",
     ):
         op.drop_table(table)
-    op.drop_index("uq_deliveries_workspace_id_request_key", table_name="deliveries")
     for name in (
+        "ix_deliveries_workspace_id_request_key",
         "ix_deliveries_workspace_id_template_id_created_at",
         "ix_deliveries_workspace_id_person_pk_created_at",
         "ix_deliveries_state_send_at",
