@@ -282,11 +282,12 @@ class _TextExtractor(HTMLParser):
         if tag == "br":
             self.parts.append("\n")
         elif tag == "li":
-            self.parts.append("\n- ")
+            self._break(1)
+            self.parts.append("- ")
         elif tag in _PARAGRAPH:
-            self.parts.append("\n\n")
+            self._break(2)
         elif tag in _BLOCK:
-            self.parts.append("\n")
+            self._break(1)
         elif tag in ("td", "th"):
             self.parts.append(" ")
         if tag == "pre":
@@ -303,9 +304,9 @@ class _TextExtractor(HTMLParser):
                     self.skip_tag = None
             return
         if tag in _PARAGRAPH:
-            self.parts.append("\n\n")
+            self._break(2)
         elif tag in _BLOCK:
-            self.parts.append("\n")
+            self._break(1)
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
         elif tag == "a" and self.links:
@@ -316,6 +317,18 @@ class _TextExtractor(HTMLParser):
                 return
             if text not in (href, bare):
                 self.parts.append(f" ({href})" if text else href)
+
+    def _break(self, count: int) -> None:
+        """End the text so far with ``count`` line breaks, counting those already there."""
+        trailing = 0
+        for part in reversed(self.parts):
+            text = part.rstrip(" ")
+            content = text.rstrip("\n")
+            trailing += len(text) - len(content)
+            if content:
+                break
+        if self.parts and trailing < count:
+            self.parts.append("\n" * (count - trailing))
 
     def handle_data(self, data: str) -> None:
         if self.skip_tag is None:
