@@ -16,24 +16,31 @@ from starlette.routing import Route
 from patron.api import (
     app_customers,
     app_exports,
+    app_messages,
     app_objects,
     app_segments,
+    app_send,
     control_plane,
+    dev_apply,
     pipelines,
     track_v1,
     track_v2,
+    tracking,
 )
 from patron.api.auth import CredentialCache
 from patron.api.dev_middleware import DevMiddleware, DevState
 from patron.api.endpoints import Runtime
 from patron.api.requests import RawPathRouting
 from patron.api.responses import JSONResponse, error_meta, errors_v1
+from patron.domain import clock
 from patron.domain.rate_limits import PROFILES, RateLimiter
 from patron.domain.request_log import RequestLog
 from patron.settings import Settings
+from patron.store import clocks
 from patron.store.database import Database
 from patron.worker.exports import ExportWorker
 from patron.worker.segments import SegmentWorker
+from patron.worker.sender import SenderWorker
 
 log = logging.getLogger("patron")
 
@@ -68,17 +75,24 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
 
     worker = SegmentWorker.from_settings(database, settings) if settings.segment_worker else None
     exporter = ExportWorker.from_settings(database, settings) if settings.export_worker else None
+    sender = SenderWorker.from_settings(database, settings) if settings.sender_worker else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.dev:
+            clock.install(await database.read(clocks.load_all))
         if worker is not None:
             worker.start()
             database.after_commit = worker.poke
         if exporter is not None:
             exporter.start()
+        if sender is not None:
+            sender.start()
         try:
             yield
         finally:
+            if sender is not None:
+                await sender.stop()
             if exporter is not None:
                 await exporter.stop()
             if worker is not None:
@@ -101,8 +115,12 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *app_objects.routes,
             *app_segments.routes,
             *app_exports.routes,
+            *app_send.routes,
+            *app_messages.routes,
+            *tracking.routes,
             *pipelines.routes,
             *(control_plane.routes if settings.dev else []),
+            *(dev_apply.routes if settings.dev else []),
         ],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
@@ -115,6 +133,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         dev=dev,
         segment_worker=worker,
         export_worker=exporter,
+        sender=sender,
     )
     return app
 

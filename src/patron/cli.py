@@ -158,10 +158,11 @@ def serve(
 @database_option
 @log_level_option
 def worker(database_url: str, log_level: str) -> None:
-    """Run the background workers (segments, exports) without serving HTTP.
+    """Run the background workers (segments, exports, the sender) without serving HTTP.
 
     For deployments of several processes on PostgreSQL: run `patron serve` with
-    PATRON_SEGMENT_WORKER=0 and PATRON_EXPORT_WORKER=0, and one or more `patron worker`s.
+    PATRON_SEGMENT_WORKER=0, PATRON_EXPORT_WORKER=0 and PATRON_SENDER_WORKER=0, and one or
+    more `patron worker`s.
     Workers in other processes see new writes on their next tick (PATRON_SEGMENT_TICK).
     """
     import asyncio
@@ -169,6 +170,7 @@ def worker(database_url: str, log_level: str) -> None:
 
     from patron.worker.exports import ExportWorker
     from patron.worker.segments import SegmentWorker
+    from patron.worker.sender import SenderWorker
 
     settings = Settings.from_env(database_url=database_url, log_level=log_level)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -178,18 +180,23 @@ def worker(database_url: str, log_level: str) -> None:
     async def run() -> None:
         segment_worker = SegmentWorker.from_settings(db, settings)
         export_worker = ExportWorker.from_settings(db, settings)
+        sender = SenderWorker.from_settings(db, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         segment_worker.start()
         export_worker.start()
+        sender.start()
         db.after_commit = segment_worker.poke
-        click.echo(f"Patron worker on {db.url.split('@')[-1]}: segments and exports", err=True)
+        click.echo(
+            f"Patron worker on {db.url.split('@')[-1]}: segments, exports and sending", err=True
+        )
         await stop.wait()
         db.after_commit = None
         await segment_worker.stop()
         await export_worker.stop()
+        await sender.stop()
 
     try:
         asyncio.run(run())

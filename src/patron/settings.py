@@ -72,6 +72,32 @@ class Settings:
         900, "Seconds an export's signed download link works (GET /v1/exports/{id}/download)."
     )
 
+    sender_worker: bool = _setting(
+        True, "Run the sender in this process (renders due deliveries and hands them over)."
+    )
+    smtp_url: str = _setting(
+        "",
+        "Where email goes: smtp://user:pass@host:port, smtp+starttls://… or smtps://…; "
+        "empty: the capture provider keeps every message for the dev inbox.",
+    )
+    email_from: str = _setting(
+        "Patron <patron@patron.localhost>", "Sender of emails whose template and request name none."
+    )
+    email_rate: int = _setting(
+        0, "Most emails handed to the email provider per second, across processes (0: no cap)."
+    )
+    tracking_url: str = _setting(
+        "",
+        "Base URL of open/click tracking, unsubscribe and preference links in messages "
+        "(default: PATRON_PUBLIC_URL, else http://HOST:PORT).",
+    )
+    sender_batch: int = _setting(50, "Deliveries the sender claims at a time.")
+
+    def links_base(self) -> str:
+        """The base URL that links in messages point at."""
+        base = self.tracking_url or self.public_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/")
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``PATRON_*`` variables, then apply explicit overrides."""

@@ -24,7 +24,7 @@ from patron.domain import clock, ids
 from patron.domain.durations import parse_duration
 from patron.domain.errors import InvalidInput
 from patron.domain.faults import parse_rules
-from patron.store import people, snapshots, workspaces
+from patron.store import clocks, people, snapshots, workspaces
 
 _BODY_LIMIT = 1_048_576
 
@@ -60,6 +60,7 @@ async def reset(request: Request, rt: Runtime, ws: int) -> Response:
         targets = [w.id for w in workspaces.list_all(conn)] if everyone else [ws]
         for target in targets:
             snapshots.reset(conn, target)
+            clocks.save(conn, target, None)
         return targets
 
     targets = await rt.db.write(run)
@@ -114,8 +115,12 @@ async def clock_state(request: Request, rt: Runtime, ws: int) -> Response:
     """Read, set, advance, freeze or reset the virtual clock."""
     if request.method == "POST":
         _change_clock(ws, await _body(request))
+        kept = clock.export(ws)
+        await rt.db.write(lambda c: clocks.save(c, ws, kept))
         if rt.segment_worker is not None:
             rt.segment_worker.follow_clock()
+        if rt.sender is not None:
+            rt.sender.poke()
     return JSONResponse(clock.state(ws))
 
 
@@ -218,15 +223,16 @@ async def faults(request: Request, rt: Runtime, ws: int) -> Response:
 
 @app_endpoint
 async def settle(request: Request, rt: Runtime, ws: int) -> Response:
-    """Wait until background work (segment membership, exports) has caught up with every write
-    so far: ``{"timeout": seconds}`` (default 10, at most 60) → ``{"settled": true|false}``."""
+    """Wait until background work (segment membership, exports, sending) has caught up with
+    every write so far: ``{"timeout": seconds}`` (default 10, at most 60) →
+    ``{"settled": true|false}``."""
     body = await _body(request)
     timeout = body.get("timeout", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
         raise InvalidInput("timeout must be a number of seconds from 0 to 60", field="timeout")
     deadline = time.monotonic() + float(timeout)
     settled = True
-    for worker in (rt.segment_worker, rt.export_worker):
+    for worker in (rt.segment_worker, rt.export_worker, rt.sender):
         if worker is not None and settled:
             settled = await worker.settle(max(0.0, deadline - time.monotonic()))
     return JSONResponse({"settled": settled})

@@ -21,6 +21,7 @@ from patron.store.apply import apply
 from patron.store.database import Database
 from patron.worker.exports import ExportWorker
 from patron.worker.segments import SegmentWorker
+from patron.worker.sender import SenderWorker
 
 log = logging.getLogger("patron.api")
 
@@ -35,6 +36,7 @@ class Runtime:
     dev: DevState | None = None
     segment_worker: SegmentWorker | None = None
     export_worker: ExportWorker | None = None
+    sender: SenderWorker | None = None
 
     def base_url(self, request: Request) -> str:
         """This server's public base URL: ``PATRON_PUBLIC_URL``, else the URL the request used."""

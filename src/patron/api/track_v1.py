@@ -11,6 +11,7 @@ from starlette.routing import Route
 from patron.api.endpoints import Runtime, track_endpoint
 from patron.api.requests import path_param, read_object
 from patron.api.responses import JSONResponse, errors_v1, no_content, ok
+from patron.api.tracking import one_click_body, unsubscribe_form
 from patron.domain import identifiers
 from patron.domain.attributes import parse_identify
 from patron.domain.errors import InvalidInput
@@ -135,8 +136,10 @@ async def push_events(request: Request, rt: Runtime, ws: int) -> Response:
 
 @track_endpoint(auth_required=False)
 async def unsubscribe(request: Request, rt: Runtime, ws: int) -> Response:
-    content_type = request.headers.get("content-type", "")
-    if "json" not in content_type.lower():
+    content_type = request.headers.get("content-type", "").lower()
+    if one_click_body(content_type):
+        return await unsubscribe_form(request, rt, path_param(request, "delivery_id").strip())
+    if "json" not in content_type:
         raise InvalidInput("Content-Type must be application/json", field="content-type")
     op = parse_unsubscribe(path_param(request, "delivery_id"), await _body(request, rt))
     found = await rt.db.read(lambda c: workspace_of_delivery(c, op.delivery_id, ws or None))

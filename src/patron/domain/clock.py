@@ -74,3 +74,23 @@ def reset(ws: int | None = None) -> None:
             _clocks.clear()
         else:
             _clocks.pop(ws, None)
+
+
+def virtual_nows() -> dict[int, int]:
+    """Every workspace with a virtual clock, and what it reads now."""
+    with _lock:
+        clocks = dict(_clocks)
+    return {ws: int(c.read()) for ws, c in clocks.items()}
+
+
+def export(ws: int) -> tuple[float, float | None] | None:
+    """The workspace's clock as kept in the database: (offset, frozen reading), or None."""
+    virtual = _clocks.get(ws)
+    return None if virtual is None else (virtual.offset, virtual.frozen_at)
+
+
+def install(kept: dict[int, tuple[float, float | None]]) -> None:
+    """Put back clocks kept in the database (at start-up)."""
+    with _lock:
+        for ws, (offset, frozen_at) in kept.items():
+            _clocks[ws] = _Virtual(offset, frozen_at)

@@ -7,6 +7,7 @@ random: a seed must never make a key guessable).
 
 from __future__ import annotations
 
+import base64
 import itertools
 import random
 import secrets
@@ -78,3 +79,10 @@ def new_key(prefix: str = "") -> str:
 def new_site_id() -> str:
     """A new Track site id: 20 hex digits, as Customer.io's; never seeded."""
     return secrets.token_hex(10)
+
+
+def new_delivery_id(ws: int) -> str:
+    """A new delivery id: URL-safe base64 of 17 bytes with ``=`` padding, 24 characters, like
+    Customer.io's opaque ids (spec §8.1): a version byte, then 16 random (or seeded) bytes."""
+    raw = b"\x01" + bytes.fromhex(_hex(ws, 16))
+    return base64.urlsafe_b64encode(raw).decode()

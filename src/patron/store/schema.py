@@ -267,6 +267,19 @@ captured_messages = sa.Table(
     sa.Index(None, "workspace_id", "pk"),
 )
 
+# Email addresses that bounced hard or reported spam: no email goes to them again (ESP
+# suppressions).
+email_suppressions = sa.Table(
+    "email_suppressions",
+    metadata,
+    _ws(),
+    sa.Column("email_key", sa.String(400), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("delivery_id", sa.String(200)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "email_key"),
+)
+
 # Transactional messages (templates) from ``patron apply`` or ``auto_create``; ids are the
 # workspace's own integers. ``name_key`` is the trigger name lower-cased (names match
 # case-insensitively).

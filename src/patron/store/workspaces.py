@@ -160,3 +160,11 @@ def change_settings(conn: Connection, name: str, **changes: Any) -> WorkspaceSet
         .values(settings=msgspec.to_builtins(settings))
     )
     return settings
+
+
+def secret_of(conn: Connection, ws: int) -> bytes:
+    """The workspace's signing secret (tracking links, unsubscribe and preference tokens)."""
+    value = conn.execute(sa.select(workspaces.c.secret).where(workspaces.c.id == ws)).scalar()
+    if not value:
+        raise NotFound(f"workspace {ws} does not exist")
+    return bytes.fromhex(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import getaddresses
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,8 +17,11 @@ from patron.domain.operations import (
     Unsubscribe,
 )
 from patron.store.apply.writer_base import WriterBase
+from patron.store.deliveries import suppress_address
 from patron.store.schema import deliveries, delivery_metrics, forms
 
+# Metrics after which no more email goes to the address (a hard bounce, a spam complaint).
+SUPPRESSING_METRICS = frozenset({"bounced", "spammed"})
 FORM_RESERVED_FIELDS = frozenset(
     {"form_id", "form_name", "form_type", "form_url", "form_url_param"}
 )
@@ -73,10 +77,30 @@ class MessageOps(WriterBase):
                 data=op.data,
             )
         )
+        if op.metric in SUPPRESSING_METRICS:
+            self._suppress_recipient(op)
+
+    def _suppress_recipient(self, op: DeliveryMetric) -> None:
+        """A hard bounce or a spam report: no more email to that address (as Customer.io's
+        email provider suppresses it)."""
+        row = self.conn.execute(
+            sa.select(deliveries.c.channel, deliveries.c.recipient).where(
+                deliveries.c.workspace_id == self.ws, deliveries.c.delivery_id == op.delivery_id
+            )
+        ).first()
+        if row is None or row.channel != "email":
+            return
+        given = op.data.get("recipient")
+        text = given if isinstance(given, str) and given else row.recipient or ""
+        for address in getaddresses([text]):
+            if "@" in address[1]:
+                suppress_address(
+                    self.conn, self.ws, address[1], op.metric, op.delivery_id, self.now
+                )
 
     def _unsubscribe(self, op: Unsubscribe) -> None:
         delivery = self.conn.execute(
-            sa.select(deliveries.c.person_pk).where(
+            sa.select(deliveries.c.person_pk, deliveries.c.channel).where(
                 deliveries.c.workspace_id == self.ws, deliveries.c.delivery_id == op.delivery_id
             )
         ).first()
@@ -86,6 +110,11 @@ class MessageOps(WriterBase):
         self._delivery_metric(DeliveryMetric(op.delivery_id, metric, "unsubscribe"))
         if delivery.person_pk is not None:
             person = self._get(delivery.person_pk)
+            self._activity(
+                f"{metric}_{delivery.channel}",
+                delivery.person_pk,
+                data={"delivery_id": op.delivery_id},
+            )
             self._identify(
                 Identify(
                     who=Identifier("cio_id", person.cio_id),

@@ -103,6 +103,16 @@ def upgrade() -> None:
         op.f("ix_captured_messages_workspace_id_pk"), "captured_messages", ["workspace_id", "pk"]
     )
     op.create_table(
+        "email_suppressions",
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("email_key", sa.String(length=400), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("delivery_id", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        _workspace_fk("email_suppressions"),
+        sa.PrimaryKeyConstraint("workspace_id", "email_key", name=op.f("pk_email_suppressions")),
+    )
+    op.create_table(
         "transactional_messages",
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
@@ -173,6 +183,7 @@ def downgrade() -> None:
         "subscription_topics",
         "transactional_contents",
         "transactional_messages",
+        "email_suppressions",
         "captured_messages",
     ):
         op.drop_table(table)

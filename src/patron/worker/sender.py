@@ -1,0 +1,261 @@
+"""The sender: claims due deliveries, renders them and hands them to their provider.
+
+Each pass claims a batch of queued deliveries whose time has come (by the workspace's clock)
+under a lease with a fencing token (``SKIP LOCKED`` on PostgreSQL, so several processes share
+the queue), reads what rendering needs, composes every message, sends them, and records the
+outcomes in one transaction. A transient failure (SMTP 4xx, a dropped connection) puts the
+delivery back with a backoff for about an hour in all; then it fails. A worker that dies
+mid-send leaves its lease to run out, and the delivery is sent again (at least once; the
+Message-ID stays the same, so receivers can tell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from patron.channels import Accepted, Permanent, Transient
+from patron.channels.smtp import EmailProvider, email_provider
+from patron.domain import clock
+from patron.domain.definitions import Topic
+from patron.domain.email_compose import Composed, Job, Recipient, Refused, compose
+from patron.domain.email_message import split_addresses
+from patron.domain.identifiers import Identifier
+from patron.domain.liquid import Renderer
+from patron.settings import Settings
+from patron.store import definitions, deliveries, people, workspaces
+from patron.store.database import Database
+from patron.store.suppressions import suppressed
+from patron.worker.loop import Loop
+
+log = logging.getLogger("patron.sender")
+
+# Seconds before attempt n+1 after a transient failure: 30 s doubling, about an hour in all.
+BACKOFF = (30, 60, 120, 240, 480, 960, 1920)
+
+
+@dataclass
+class _Work:
+    row: deliveries.Row
+    result: Composed | Refused
+    outcome: Accepted | Transient | Permanent | None = None
+
+
+class SenderWorker(Loop):
+    """Sends due deliveries (email so far) through the configured provider."""
+
+    name = "patron-sender"
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        provider: EmailProvider,
+        links_base: str,
+        default_from: str,
+        rate: int = 0,
+        batch: int = 50,
+        tick: float = 1.0,
+    ) -> None:
+        super().__init__(db, tick=tick)
+        self.provider = provider
+        self.links_base = links_base
+        self.default_from = default_from
+        self.rate = rate
+        self.batch = batch
+        self.renderer = Renderer()
+        self.message_id_domain = parseaddr(default_from)[1].rpartition("@")[2] or "patron.local"
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> SenderWorker:
+        """The sender as the settings configure it."""
+        return cls(
+            db,
+            provider=email_provider(settings.smtp_url),
+            links_base=settings.links_base(),
+            default_from=settings.email_from,
+            rate=settings.email_rate,
+            batch=settings.sender_batch,
+        )
+
+    async def stop(self) -> None:
+        """Stop after the current pass and close the provider's connection."""
+        await super().stop()
+        await self.provider.close()
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait until no queued delivery is due; False when ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            due = deliveries.due_filter(int(time.time()), clock.virtual_nows())
+            if not await self.db.read(lambda c, due=due: deliveries.any_due(c, due)):  # type: ignore[misc]
+                return True
+            self.poke()
+            await asyncio.sleep(0.01)
+        return False
+
+    async def run_once(self) -> None:
+        """Send everything due now, a batch at a time."""
+        while not self._stopping:
+            sent = await self.send_due()
+            if sent < self.batch:
+                return
+
+    async def send_due(self) -> int:
+        """One batch: claim, compose, send, record. Returns how many were claimed."""
+        second = int(time.time())
+        rows = await self.db.write(lambda c: self._claim(c, second))
+        if not rows:
+            return 0
+        work = await self.db.read(lambda c: [_Work(r, self._compose(c, r)) for r in rows])
+        await asyncio.gather(*(self._send(w) for w in work))
+        await self.db.write(lambda c: self._record(c, work, second))
+        return len(rows)
+
+    def _claim(self, conn: Connection, second: int) -> list[deliveries.Row]:
+        want = self.batch
+        if self.rate > 0:
+            want = deliveries.take_send_window(conn, self.provider.name, second, want, self.rate)
+            if want == 0:
+                return []
+        due = deliveries.due_filter(second, clock.virtual_nows())
+        rows = deliveries.claim(
+            conn, due, want, second, skip_locked=conn.dialect.name == "postgresql"
+        )
+        if self.rate > 0 and len(rows) < want:
+            deliveries.return_window(conn, self.provider.name, second, want - len(rows))
+        return rows
+
+    def _compose(self, conn: Connection, row: deliveries.Row) -> Composed | Refused:
+        try:
+            result = compose(self._job(conn, row), self.renderer)
+            if isinstance(result, Composed):
+                blocked = deliveries.suppressed_addresses(conn, row.ws, result.recipients)
+                if blocked:
+                    return Refused(
+                        "undeliverable",
+                        f"{blocked[0]} is suppressed after a hard bounce or a spam report",
+                    )
+            return result
+        except Exception as exc:  # a bug must fail one delivery, not the whole batch
+            log.exception("composing delivery %s failed", row.delivery_id)
+            return Refused("failed", f"internal error while composing the message: {exc}")
+
+    def _job(self, conn: Connection, row: deliveries.Row) -> Job:
+        template = None
+        topic: Topic | None = None
+        if row.template_id is not None:
+            stored = definitions.transactional_by_id(conn, row.ws, row.template_id)
+            template = stored.message if stored else None
+        if template is not None and template.options.get("topic") is not None:
+            topic = next(
+                (t for t in definitions.topics(conn, row.ws) if t.id == template.options["topic"]),
+                None,
+            )
+        recipient = None
+        if row.person_pk is not None:
+            person = people.get(conn, row.person_pk)
+            idents = [Identifier("cio_id", person.cio_id)]
+            idents += [Identifier("id", person.id)] if person.id else []
+            idents += [Identifier("email", person.email)] if person.email else []
+            recipient = Recipient(
+                cio_id=person.cio_id,
+                id=person.id,
+                email=person.email,
+                attributes=person.attributes,
+                suppressed=suppressed(conn, row.ws, idents),
+            )
+        return Job(
+            delivery_id=row.delivery_id,
+            payload=row.payload,
+            template=template,
+            recipient=recipient,
+            topic=topic,
+            links_base=self.links_base,
+            secret=workspaces.secret_of(conn, row.ws),
+            default_from=self.default_from,
+            message_id_domain=self.message_id_domain,
+        )
+
+    async def _send(self, work: _Work) -> None:
+        if not isinstance(work.result, Composed):
+            return
+        try:
+            work.outcome = await self.provider.send(
+                work.result.message, work.result.sender, work.result.recipients
+            )
+        except Exception as exc:  # an unexpected provider error is retried like a transient one
+            log.exception("provider %s failed on %s", self.provider.name, work.row.delivery_id)
+            work.outcome = Transient(f"provider error: {exc}")
+
+    def _record(self, conn: Connection, work: Sequence[_Work], second: int) -> None:
+        for w in work:
+            _record_one(conn, w, self.provider, second)
+
+
+def _record_one(conn: Connection, w: _Work, provider: EmailProvider, second: int) -> None:
+    row, result, outcome = w.row, w.result, w.outcome
+    now = clock.now(row.ws)
+    if isinstance(result, Refused):
+        if deliveries.finish(conn, row, state=result.state, now=now, failure=result.reason):
+            deliveries.add_metric(
+                conn, row.ws, row.delivery_id, result.state, now, data={"reason": result.reason}
+            )
+        return
+    common: dict[str, Any] = {
+        "content": result.content,
+        "subject": result.subject,
+        "recipient": result.content.get("to"),
+        "provider": provider.name,
+    }
+    if isinstance(outcome, Accepted):
+        if deliveries.finish(
+            conn, row, state=deliveries.SENT, now=now, provider_id=outcome.provider_id, **common
+        ):
+            deliveries.add_metric(conn, row.ws, row.delivery_id, "sent", now)
+            if provider.captures:
+                deliveries.capture(
+                    conn,
+                    row.ws,
+                    row.delivery_id,
+                    row.channel,
+                    result.recipients,
+                    result.subject,
+                    result.message.as_bytes(),
+                    now,
+                )
+        return
+    if isinstance(outcome, Transient) and row.attempts <= len(BACKOFF):
+        retry_at = now + BACKOFF[row.attempts - 1]
+        if deliveries.finish(
+            conn,
+            row,
+            state=deliveries.QUEUED,
+            now=now,
+            failure=outcome.reason,
+            retry_at=retry_at,
+            **common,
+        ):
+            deliveries.add_metric(
+                conn, row.ws, row.delivery_id, "attempted", now, data={"reason": outcome.reason}
+            )
+        return
+    assert outcome is not None
+    bounced = isinstance(outcome, Permanent) and outcome.bounced
+    state = deliveries.BOUNCED if bounced else deliveries.FAILED
+    if deliveries.finish(conn, row, state=state, now=now, failure=outcome.reason, **common):
+        deliveries.add_metric(
+            conn, row.ws, row.delivery_id, state, now, data={"reason": outcome.reason}
+        )
+        if bounced:
+            for address in split_addresses(result.content.get("to") or ""):
+                deliveries.suppress_address(
+                    conn, row.ws, parseaddr(address)[1], "bounced", row.delivery_id, now
+                )
