@@ -66,8 +66,8 @@ class SmtpSink:
     answers chosen recipients otherwise (``"550 No such user"``); ``data_replies`` answers the
     next DATA commands so (``"451 Try later"``)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.messages: list[Received] = []
         self.sessions: set[int] = set()
         self.rcpt_replies: dict[str, str] = {}

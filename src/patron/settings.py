@@ -92,6 +92,11 @@ class Settings:
         "(default: PATRON_PUBLIC_URL, else http://HOST:PORT).",
     )
     sender_batch: int = _setting(50, "Deliveries the sender claims at a time.")
+    sender_lease: int = _setting(
+        60,
+        "Seconds a claimed delivery stays its sender's; a sender that died mid-send leaves it "
+        "to be sent again after this.",
+    )
 
     def links_base(self) -> str:
         """The base URL that links in messages point at."""

@@ -425,3 +425,88 @@ def test_replayed_request_is_not_sent_twice(mail: Api, smtp: SmtpSink) -> None:
     assert replay.json()["delivery_id"] == first["delivery_id"]
     settle(mail)
     assert len(smtp.wait_for(1)) == 1
+
+
+def test_retention_off_forgets_the_content(mail: Api, smtp: SmtpSink) -> None:
+    kept = send(mail, to="k@example.com", subject="Kept", body="<p>secret-1</p>")
+    gone = send(
+        mail,
+        to="k@example.com",
+        subject="Gone",
+        body="<p>secret-2</p>",
+        disable_message_retention=True,
+    )
+    settle(mail)
+    assert len(smtp.wait_for(2)) == 2  # both were sent
+    archived = mail.app("GET", f"/v1/messages/{kept['delivery_id']}/archived_message").json()
+    assert "secret-1" in archived["archived_message"]["body"]
+    assert archived["archived_message"]["forgotten"] is False
+    forgotten = mail.app("GET", f"/v1/messages/{gone['delivery_id']}/archived_message").json()
+    assert forgotten["archived_message"]["body"] == ""
+    assert forgotten["archived_message"]["forgotten"] is True
+    assert message(mail, gone["delivery_id"])["forgotten"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% for i in (1..100000000) %}{{ i }}{% endfor %}",
+        "{% for i in (1..3000) %}{% for j in (1..3000) %}x{% endfor %}{% endfor %}",
+        "{% if %}",
+    ],
+)
+def test_hostile_liquid_fails_the_delivery_and_the_worker_goes_on(
+    mail: Api, smtp: SmtpSink, body: str
+) -> None:
+    bad = send(mail, to="h@example.com", subject="Bad", body=body)["delivery_id"]
+    good = send(mail, to="h@example.com", subject="Good", body="<p>fine</p>")["delivery_id"]
+    settle(mail)
+    assert [m.message["Subject"] for m in smtp.wait_for(1)] == ["Good"]
+    failed = message(mail, bad)
+    assert "failed" in failed["metrics"] and failed["failure_message"]
+    assert "sent" in message(mail, good)["metrics"]
+
+
+def test_reported_bounce_and_spam_suppress_the_address(mail: Api, smtp: SmtpSink) -> None:
+    first = send(mail, to="sp@example.com", subject="One", body="<p>1</p>")["delivery_id"]
+    settle(mail)
+    response = mail.track("POST", "/api/v1/metrics", {"delivery_id": first, "metric": "spammed"})
+    assert response.status_code == 200, response.text
+    second = send(mail, to="SP@example.com", subject="Two", body="<p>2</p>")["delivery_id"]
+    settle(mail)
+    assert len(smtp.wait_for(1)) == 1
+    assert "spammed" in message(mail, first)["metrics"]
+    assert "suppressed" in message(mail, second)["failure_message"]
+
+
+def test_unknown_message_reads_are_404(mail: Api) -> None:
+    assert mail.app("GET", "/v1/messages/nope").status_code == 404
+    assert mail.app("GET", "/v1/transactional/999").status_code == 404
+    assert mail.app("GET", "/v1/transactional/abc").status_code == 404
+    assert mail.app("GET", "/v1/messages", params={"metric": "nope"}).status_code == 400
+
+
+def test_messages_list_filters_and_pages(mail: Api, smtp: SmtpSink) -> None:
+    mail.identify("u9", email="li@example.com", first_name="Li")
+    ids = [
+        send(
+            mail,
+            transactional_message_id=1,
+            to="li@example.com",
+            identifiers={"id": "u9"},
+            message_data={"token": str(n)},
+        )["delivery_id"]
+        for n in range(3)
+    ]
+    send(mail, to="other@example.com", subject="x", body="<p>x</p>")
+    settle(mail)
+    first = mail.app("GET", "/v1/customers/u9/messages", params={"limit": 2}).json()
+    assert [m["id"] for m in first["messages"]] == ids[::-1][:2]
+    rest = mail.app(
+        "GET", "/v1/customers/u9/messages", params={"limit": 2, "start": first["next"]}
+    ).json()
+    assert [m["id"] for m in rest["messages"]] == ids[:1] and rest["next"] == ""
+    by_template = mail.app("GET", "/v1/transactional/1/messages").json()["messages"]
+    assert sorted(m["id"] for m in by_template) == sorted(ids)
+    sent = mail.app("GET", "/v1/messages", params={"metric": "sent", "limit": 100}).json()
+    assert len(sent["messages"]) == 4

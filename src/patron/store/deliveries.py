@@ -181,13 +181,12 @@ def due_filter(real_now: int, virtual_nows: dict[int, int]) -> Any:
     return sa.or_(*clauses)
 
 
-LEASE_SECONDS = 60
-
-
-def claim(conn: Connection, due: Any, limit: int, real_now: int, *, skip_locked: bool) -> list[Row]:
-    """Lease up to ``limit`` queued deliveries that are due (oldest due first) for
-    :data:`LEASE_SECONDS` of real time; each claim gets a fresh token that its outcome must
-    present (a fencing token), so a worker whose lease ran out cannot record over another's."""
+def claim(
+    conn: Connection, due: Any, limit: int, real_now: int, lease: int, *, skip_locked: bool
+) -> list[Row]:
+    """Lease up to ``limit`` queued deliveries that are due (oldest due first) for ``lease``
+    seconds of real time; each claim gets a fresh token that its outcome must present (a
+    fencing token), so a worker whose lease ran out cannot record over another's."""
     d = deliveries
     query = (
         sa.select(d.c.pk)
@@ -208,7 +207,7 @@ def claim(conn: Connection, due: Any, limit: int, real_now: int, *, skip_locked:
     conn.execute(
         d.update()
         .where(d.c.pk.in_(keys))
-        .values(lease_until=real_now + LEASE_SECONDS, lease_token=token, attempts=d.c.attempts + 1)
+        .values(lease_until=real_now + lease, lease_token=token, attempts=d.c.attempts + 1)
     )
     rows = conn.execute(sa.select(d).where(d.c.pk.in_(keys)).order_by(d.c.send_at, d.c.pk))
     return [Row.of(r) for r in rows]

@@ -62,6 +62,7 @@ class SenderWorker(Loop):
         default_from: str,
         rate: int = 0,
         batch: int = 50,
+        lease: int = 60,
         tick: float = 1.0,
     ) -> None:
         super().__init__(db, tick=tick)
@@ -70,6 +71,7 @@ class SenderWorker(Loop):
         self.default_from = default_from
         self.rate = rate
         self.batch = batch
+        self.lease = lease
         self.renderer = Renderer()
         self.message_id_domain = parseaddr(default_from)[1].rpartition("@")[2] or "patron.local"
 
@@ -83,6 +85,7 @@ class SenderWorker(Loop):
             default_from=settings.email_from,
             rate=settings.email_rate,
             batch=settings.sender_batch,
+            lease=settings.sender_lease,
         )
 
     async def stop(self) -> None:
@@ -127,7 +130,7 @@ class SenderWorker(Loop):
                 return []
         due = deliveries.due_filter(second, clock.virtual_nows())
         rows = deliveries.claim(
-            conn, due, want, second, skip_locked=conn.dialect.name == "postgresql"
+            conn, due, want, second, self.lease, skip_locked=conn.dialect.name == "postgresql"
         )
         if self.rate > 0 and len(rows) < want:
             deliveries.return_window(conn, self.provider.name, second, want - len(rows))
