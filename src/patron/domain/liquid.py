@@ -50,7 +50,7 @@ from liquid.filter import with_context
 from liquid.limits import to_int
 from liquid.output import LimitedStringIO
 from liquid.tag import Tag
-from liquid.token import TOKEN_DPIPE, TOKEN_EXPRESSION, TOKEN_PIPE, TOKEN_TAG
+from liquid.token import TOKEN_DOT, TOKEN_DPIPE, TOKEN_EXPRESSION, TOKEN_PIPE, TOKEN_TAG, TOKEN_WORD
 from liquid.undefined import UNDEFINED, FalsyStrictUndefined, Undefined
 
 from patron.domain import liquid_filters
@@ -431,13 +431,13 @@ class _Environment(Environment):
             self.filters[name] = _bounded(func, output_limit, math_=name in _MATH)
 
     def tokenizer(self) -> Callable[[str], Iterator[Token]]:
-        """The standard lexer, with `contains` and `limit` usable as filter names."""
+        """The standard lexer, with reserved words usable as filter and property names."""
         lex = super().tokenizer()
 
         def tokens(source: str) -> Iterator[Token]:
             for token in lex(source):
-                if token.kind == TOKEN_EXPRESSION and "|" in token.value:
-                    token = token._replace(value=_rename_keyword_filters(token.value))
+                if token.kind == TOKEN_EXPRESSION and ("|" in token.value or "." in token.value):
+                    token = token._replace(value=_unreserve(token.value))
                 yield token
 
         return tokens
@@ -451,17 +451,26 @@ class _Environment(Environment):
 _KEYWORD_FILTERS = {"contains", "limit"}
 
 
-def _rename_keyword_filters(expression: str) -> str:
-    """`| limit: 2` -> `| Limit: 2`: a name of the same length (error columns stay right) that
-    the lexer reads as a word; found with the lexer so string literals stay untouched."""
+def _unreserve(expression: str) -> str:
+    """Let reserved words (limit, offset, empty, ...) be names, as LiquidJS does.
+
+    `| limit: 2` becomes `| Limit: 2` (a filter alias of the same length, so error columns
+    stay right) and `plan.limit` becomes `plan["limit"]`. The lexer finds them, so string
+    literals stay untouched.
+    """
     try:
         tokens = list(tokenize(expression, Token(TOKEN_EXPRESSION, expression, 0, expression)))
     except LiquidError:
         return expression  # not one expression (a `liquid` tag body); left as written
-    for before, token in itertools.pairwise(tokens):
+    for before, token in reversed(list(itertools.pairwise(tokens))):
+        reserved = token.kind == token.value and token.kind != TOKEN_WORD
         if before.kind in (TOKEN_PIPE, TOKEN_DPIPE) and token.kind in _KEYWORD_FILTERS:
-            at, end = token.start_index, token.start_index + len(token.value)
-            expression = expression[:at] + token.value.capitalize() + expression[end:]
+            start, name = token.start_index, token.value.capitalize()
+        elif before.kind == TOKEN_DOT and reserved and token.value.isalpha():
+            start, name = before.start_index, f'["{token.value}"]'
+        else:
+            continue
+        expression = expression[:start] + name + expression[token.start_index + len(token.value) :]
     return expression
 
 
