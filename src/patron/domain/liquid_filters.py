@@ -289,7 +289,8 @@ def _money(name: str, *, whole: bool) -> Callable[..., str]:
         places = 0 if whole or currency in _ZERO_DECIMAL_CURRENCIES else 2
         digits, negative = _digits(_number(value, name), loc, places, places)
         symbol = loc.symbols.get(currency) or _SYMBOLS.get(currency, currency)
-        gap = loc.symbol_gap or (_NBSP if symbol[0].isalpha() or symbol[-1].isalpha() else "")
+        # As ICU: a space only where a letter of the symbol would touch the digits.
+        gap = loc.symbol_gap or (_NBSP if symbol[-1].isalpha() else "")
         sign = "-" if negative else ""
         return (
             f"{sign}{digits}{gap}{symbol}" if loc.symbol_after else f"{sign}{symbol}{gap}{digits}"
@@ -325,6 +326,18 @@ def _where_not(value: object, prop: object, target: object = None) -> list[Any]:
     if wanted is None:
         return [item for item in as_list(value) if _lookup(item, prop) in (None, False)]
     return [item for item in as_list(value) if _lookup(item, prop) != wanted]
+
+
+def _sum(value: object, prop: object = None) -> Number:
+    """Sum of the items (or of a property of each), non-numbers counting as 0."""
+    total: Number = 0
+    for item in flatten(as_list(value)):
+        part = _lookup(item, prop) if _plain(prop) is not None else item
+        try:
+            total += _number(part, "sum")  # type: ignore[operator]
+        except FilterArgumentError:
+            pass
+    return total
 
 
 def _json_array_uniq(value: object) -> list[Any]:
@@ -476,10 +489,9 @@ def _zone(value: object, *, minutes: bool) -> tzinfo | None:
         except Exception as err:  # zoneinfo raises several kinds for bad keys
             raise FilterArgumentError(f"unknown timezone {plain!r}", token=None) from err
     offset = float(_number(plain, "timezone"))
-    delta = timedelta(minutes=-offset) if minutes else timedelta(hours=offset)
-    if abs(delta) >= timedelta(hours=24):
+    if abs(offset) >= (24 * 60 if minutes else 24):
         raise FilterArgumentError(f"timezone offset out of range: {plain!r}", token=None)
-    return timezone(delta)
+    return timezone(timedelta(minutes=-offset) if minutes else timedelta(hours=offset))
 
 
 def _date(value: object, fmt: object = None, zone: object = None) -> object:
@@ -598,7 +610,7 @@ def register(env: Environment, *, max_string: int) -> None:
         "unshift": lambda v, item: [_plain(item), *as_list(v)],
         "pop": lambda v, n=1: as_list(v)[: max(0, len(as_list(v)) - max(0, _int(n, "pop")))],
         "shift": lambda v, n=1: as_list(v)[max(0, _int(n, "shift")) :],
-        "join": _join(max_string), "replace": _replace(max_string),
+        "sum": _sum, "join": _join(max_string), "replace": _replace(max_string),
         # JSON
         "from_json": _from_json, "to_json": _to_json, "json": _to_json,
         # dates
