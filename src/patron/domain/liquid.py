@@ -12,6 +12,7 @@ Built on python-liquid. The rules that differ from plain Liquid (spec §9):
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import math
 import re
@@ -37,6 +38,7 @@ from liquid.builtin.expressions.primitive import Blank, RangeLiteral
 from liquid.builtin.output import Output, OutputNode
 from liquid.builtin.tags.echo_tag import EchoNode, EchoTag
 from liquid.exceptions import (
+    FilterArgumentError,
     LiquidError,
     LiquidSyntaxError,
     LiquidValueError,
@@ -383,9 +385,11 @@ def _js_number(result: object) -> object:
     return result
 
 
-def _bounded(func: Callable[..., Any], max_string: int, *, math_: bool) -> Callable[..., Any]:
-    """func with the render deadline checked before and its text result's size after."""
+def _bounded(func: Callable[..., Any], name: str, max_string: int) -> Callable[..., Any]:
+    """func with the render deadline checked before, and its text result's size after; wrong
+    arguments are named as such."""
     wants_context = getattr(func, "with_context", False)
+    signature = inspect.signature(func)
 
     @with_context
     @functools.wraps(func)
@@ -394,10 +398,17 @@ def _bounded(func: Callable[..., Any], max_string: int, *, math_: bool) -> Calla
             context.check_deadline()
         if wants_context:
             kwargs["context"] = context
-        result = func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except TypeError as err:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as wrong:
+                raise FilterArgumentError(f"{name}: {wrong}", token=None) from err
+            raise
         if isinstance(result, str) and len(result) > max_string:
             raise OutputStreamLimitError("filter result exceeds the output limit", token=None)
-        return _js_number(result) if math_ else result
+        return _js_number(result) if name in _MATH else result
 
     return bounded
 
@@ -428,7 +439,7 @@ class _Environment(Environment):
         for keyword in _KEYWORD_FILTERS:
             self.filters[keyword.capitalize()] = self.filters[keyword]
         for name, func in list(self.filters.items()):
-            self.filters[name] = _bounded(func, output_limit, math_=name in _MATH)
+            self.filters[name] = _bounded(func, name.lower(), output_limit)
 
     def tokenizer(self) -> Callable[[str], Iterator[Token]]:
         """The standard lexer, with reserved words usable as filter and property names."""
