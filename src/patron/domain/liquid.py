@@ -6,7 +6,7 @@ Built on python-liquid. The rules that differ from plain Liquid (spec §9):
   given a `default`; a namespace the message does not have renders empty;
 - `== blank` is true for missing, nil, false and blank strings;
 - Customer.io's tags (`{% unsubscribe_url %}` ...) and filters (liquid_filters.py);
-- hostile templates stop at a loop, output or nesting limit instead of hanging.
+- hostile templates stop at a loop, output, nesting or time limit instead of hanging.
 """
 
 from __future__ import annotations
