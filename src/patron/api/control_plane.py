@@ -232,9 +232,11 @@ async def settle(request: Request, rt: Runtime, ws: int) -> Response:
         raise InvalidInput("timeout must be a number of seconds from 0 to 60", field="timeout")
     deadline = time.monotonic() + float(timeout)
     settled = True
-    for worker in (rt.segment_worker, rt.export_worker, rt.sender):
+    for worker in (rt.segment_worker, rt.export_worker):
         if worker is not None and settled:
             settled = await worker.settle(max(0.0, deadline - time.monotonic()))
+    if rt.sender is not None and settled:
+        settled = await rt.sender.settle(max(0.0, deadline - time.monotonic()), ws)
     return JSONResponse({"settled": settled})
 
 

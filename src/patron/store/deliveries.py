@@ -405,12 +405,14 @@ def suppressed_addresses(conn: Connection, ws: int, addresses: Sequence[str]) ->
     return [keys[k] for k in found]
 
 
-def any_due(conn: Connection, due: Any) -> bool:
-    """Whether a queued delivery's time has come (claimed or not): the sender is not done."""
+def any_due(conn: Connection, due: Any, ws: int | None = None) -> bool:
+    """Whether a queued delivery (of ``ws``, if given) is due, claimed or not: the sender is
+    not done."""
     d = deliveries
-    return (
-        conn.execute(sa.select(d.c.pk).where(d.c.state == QUEUED, due).limit(1)).first() is not None
-    )
+    query = sa.select(d.c.pk).where(d.c.state == QUEUED, due)
+    if ws is not None:
+        query = query.where(d.c.workspace_id == ws)
+    return conn.execute(query.limit(1)).first() is not None
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,13 @@ class SenderWorker(Loop):
         await super().stop()
         await self.provider.close()
 
-    async def settle(self, timeout: float) -> bool:
-        """Wait until no queued delivery is due; False when ``timeout`` seconds pass first."""
+    async def settle(self, timeout: float, ws: int | None = None) -> bool:
+        """Wait until no queued delivery (of workspace ``ws``, if given) is due; False when
+        ``timeout`` seconds pass first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             due = deliveries.due_filter(int(time.time()), clock.virtual_nows())
-            if not await self.db.read(lambda c, due=due: deliveries.any_due(c, due)):  # type: ignore[misc]
+            if not await self.db.read(lambda c, due=due: deliveries.any_due(c, due, ws)):  # type: ignore[misc]
                 return True
             self.poke()
             await asyncio.sleep(0.01)
