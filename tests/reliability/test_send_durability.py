@@ -60,3 +60,33 @@ def test_acknowledged_emails_survive_sigkill(database_url: str, tmp_path: Path) 
             restarted.stop()
     ids = [m.message["X-CIO-Delivery-ID"] for m in received]
     assert sorted(ids) == sorted(acknowledged)  # every one, once
+
+
+def test_the_dev_clock_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'patron.db'}"
+    with SmtpSink() as smtp:
+        env = {"PATRON_SMTP_URL": smtp.url}
+        server = LiveServer(url, tmp_path, env, ("--dev",))
+        try:
+            later = 4_000_000_000  # in 2096: by real time, nothing is due for decades
+            moved = _app(server, "/__patron/clock", {"set": later, "freeze": True}).json()
+            assert moved["now"] == later
+            body = {"to": "c@example.com", "subject": "Due", "body": "<p>x</p>"}
+            answer = _app(server, "/v1/send/email", {**body, "send_at": later + 60}).json()
+            assert answer["send_at"] == later + 60
+        finally:
+            server.kill()
+        restarted = LiveServer(url, tmp_path, env, ("--dev",))
+        try:
+            clock = httpx.get(
+                restarted.base + "/__patron/clock",
+                headers={"Authorization": f"Bearer {restarted.creds['app_api_key']}"},
+            ).json()
+            assert clock == {"now": later, "offset": clock["offset"], "frozen": True}
+            assert _app(restarted, "/__patron/settle", {"timeout": 10}).json()["settled"]
+            assert smtp.messages == []  # still waiting on the workspace's clock
+            _app(restarted, "/__patron/clock", {"advance": 60})
+            assert _app(restarted, "/__patron/settle", {"timeout": 10}).json()["settled"]
+            assert [m.message["Subject"] for m in smtp.wait_for(1)] == ["Due"]
+        finally:
+            restarted.stop()
