@@ -9,8 +9,9 @@ reports what would change and changes nothing. The CLI (``patron apply``), dev m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from sqlalchemy.engine import Connection
@@ -120,23 +121,56 @@ def apply(
     return outcomes
 
 
+class _Entry(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Entry)
+
+
+def _reconcile(
+    section: str,
+    existing: dict[int, E],
+    wanted: list[E],
+    put: Callable[[E], None],
+    delete: Callable[[int], None],
+    *,
+    prune: bool,
+    dry_run: bool,
+) -> list[Outcome]:
+    """Put every wanted entry that differs from the stored one (by id); with ``prune``, delete
+    the stored ones not wanted."""
+    outcomes = []
+    for entry in wanted:
+        before = existing.get(entry.id)
+        action = "created" if before is None else "unchanged" if before == entry else "updated"
+        if action != "unchanged" and not dry_run:
+            put(entry)
+        outcomes.append(Outcome(section, entry.id, entry.name, action))
+    if prune:
+        for gone in sorted(set(existing) - {e.id for e in wanted}):
+            if not dry_run:
+                delete(gone)
+            outcomes.append(Outcome(section, gone, existing[gone].name, "deleted"))
+    return outcomes
+
+
 def _apply_topics(
     conn: Connection, ws: int, wanted: list[Topic], prune: bool, dry_run: bool
 ) -> list[Outcome]:
-    existing = {t.id: t for t in definitions.topics(conn, ws)}
-    outcomes = []
-    for topic in wanted:
-        before = existing.get(topic.id)
-        action = "created" if before is None else "unchanged" if before == topic else "updated"
-        if action != "unchanged" and not dry_run:
-            definitions.put_topic(conn, ws, topic)
-        outcomes.append(Outcome("subscription_topics", topic.id, topic.name, action))
-    if prune:
-        for gone in set(existing) - {t.id for t in wanted}:
-            if not dry_run:
-                definitions.delete_topic(conn, ws, gone)
-            outcomes.append(Outcome("subscription_topics", gone, existing[gone].name, "deleted"))
-    return outcomes
+    return _reconcile(
+        "subscription_topics",
+        {t.id: t for t in definitions.topics(conn, ws)},
+        wanted,
+        lambda topic: definitions.put_topic(conn, ws, topic),
+        lambda gone: definitions.delete_topic(conn, ws, gone),
+        prune=prune,
+        dry_run=dry_run,
+    )
 
 
 def _apply_transactional(
@@ -144,29 +178,23 @@ def _apply_transactional(
 ) -> list[Outcome]:
     existing = {s.message.id: s.message for s in definitions.transactional(conn, ws)}
     names = {m.name.lower(): m.id for m in existing.values()}
-    outcomes = []
+    renamed = {m.id for m in wanted if m.id in existing and existing[m.id].name != m.name}
     for message in wanted:
         holder = names.get(message.name.lower())
-        if (
-            holder is not None
-            and holder != message.id
-            and holder not in {m.id for m in wanted if m.name.lower() != message.name.lower()}
-        ):
+        if holder is not None and holder != message.id and holder not in renamed:
             raise InvalidInput(
                 f"transactional {message.id}: the name {message.name!r} belongs to "
                 f"transactional message {holder}"
             )
-        before = existing.get(message.id)
-        action = "created" if before is None else "unchanged" if before == message else "updated"
-        if action != "unchanged" and not dry_run:
-            definitions.put_transactional(conn, ws, message, now)
-        outcomes.append(Outcome("transactional", message.id, message.name, action))
-    if prune:
-        for gone in set(existing) - {m.id for m in wanted}:
-            if not dry_run:
-                definitions.delete_transactional(conn, ws, gone)
-            outcomes.append(Outcome("transactional", gone, existing[gone].name, "deleted"))
-    return outcomes
+    return _reconcile(
+        "transactional",
+        existing,
+        wanted,
+        lambda message: definitions.put_transactional(conn, ws, message, now),
+        lambda gone: definitions.delete_transactional(conn, ws, gone),
+        prune=prune,
+        dry_run=dry_run,
+    )
 
 
 def apply_segments(
