@@ -100,8 +100,8 @@ def test_node_send_email(mailing: tuple[LiveServer, SmtpSink]) -> None:
         source="node",
         delivery_id=delivery_id,
     )
-    assert sorted(got.rcpt_tos) == ["cc@example.com", "node@example.com"]
-    assert got.message["Cc"] == "cc@example.com"
+    assert sorted(got.rcpt_tos) == ["hidden@example.com", "node@example.com"]
+    assert got.message["Bcc"] is None
     assert "Items: Hat" in got.part("text/plain")
     (attachment,) = got.message.iter_attachments()
     assert attachment.get_filename() == "data.bin"

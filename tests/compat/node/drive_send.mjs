@@ -12,7 +12,7 @@ const request = new SendEmailRequest({
   identifiers: { email: "node@example.com" },
   message_data: { plan: "team", items: [{ name: "Hat" }] },
   headers: { "X-Source": "node" },
-  cc: "cc@example.com",
+  bcc: "hidden@example.com", // the client has no cc field
 });
 request.attach("data.bin", Buffer.from([0, 1, 2, 250, 255]));
 out.sent = await api.sendEmail(request);
