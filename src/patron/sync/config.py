@@ -187,6 +187,19 @@ def _read(path: Path) -> Any:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+def sync_names(path: Path) -> list[str]:
+    """The names of the syncs a config file declares, read without its ``${VAR}``s: for the
+    commands that only look at the state (``status``, ``runs``, ``debug``), which send nothing
+    and so need no credentials."""
+    raw = _read(path)
+    syncs = raw.get("syncs") if isinstance(raw, dict) else None
+    if not isinstance(syncs, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("name"), str) for s in syncs
+    ):
+        raise ConfigError(f"{path}: syncs must be a list of syncs, each with a name")
+    return [s["name"] for s in syncs]
+
+
 def load(path: Path) -> Config:
     """Read and check a config file."""
     raw = _read(path)
