@@ -1,4 +1,4 @@
-"""pytest plugin: a real Patron for your tests (``pip install patron`` registers it).
+"""pytest plugin: a real Patron for your tests (installing Patron registers it).
 
 The ``patron`` fixture starts ``patron serve --dev`` once per test session, on a free loopback
 port with a SQLite file in a temporary directory, and empties the workspace before every test
