@@ -262,12 +262,14 @@ def _print_banner(
         )
         return
     host, _, port = base.partition("://")[2].rpartition(":")
+    # host and port always: batch() builds its URL from them, never from base_url.
     python_track = (
         f'cio = CustomerIO("{creds.site_id}", "{creds.track_api_key}", host="{host}", port={port})'
-        if ca_bundle is not None
-        else f'cio = CustomerIO("{creds.site_id}", "{creds.track_api_key}")\n'
-        f'    cio.base_url = "{base}/api/v1"'
     )
+    if ca_bundle is None:
+        python_track += (
+            f'\n    cio.base_url = "{base}/api/v1"   # plain http; batch() needs --https (README)'
+        )
     click.echo(f"\nWorkspace '{creds.name}' (id {creds.workspace_id})")
     click.echo(f"  site id              {creds.site_id}")
     click.echo(f"  Track API key        {creds.track_api_key}")
@@ -276,11 +278,12 @@ def _print_banner(
     click.echo(
         f"""
 Python (pip install customerio):
-    from customerio import CustomerIO, APIClient
+    from customerio import CustomerIO
     {python_track}
-    api = APIClient("{creds.app_api_key}", url="{base}")
+    # App API reads: any HTTP client, header "Authorization: Bearer {creds.app_api_key}",
+    # e.g. GET {base}/v1/customers/ID/attributes
 
-Node (npm install customerio-node):
+Node (npm install customerio-node@5):
     const {{ TrackClient, APIClient }} = require("customerio-node");
     const cio = new TrackClient("{creds.site_id}", "{creds.track_api_key}",
                                 {{ url: "{base}/api/v1" }});

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -36,6 +35,7 @@ from patron.domain.operations import Operation
 from patron.store import people, people_export, segments
 from patron.store.apply import apply_each
 from patron.store.database import Database
+from patron.yaml_files import YamlError, load_yaml
 
 ROWS_PER_WRITE = 500
 stderr = Console(stderr=True)
@@ -198,8 +198,8 @@ def segment_apply(file: Path, dry_run: bool, workspace_name: str, database_url: 
 
 def _segment_specs(file: Path) -> list[Definition]:
     try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        loaded = load_yaml(file.read_text(encoding="utf-8"))
+    except (YamlError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file} is not valid YAML: {exc}") from exc
     items = loaded.get("segments") if isinstance(loaded, dict) else None
     if not isinstance(items, list) or not items:

@@ -16,7 +16,7 @@ from rich.table import Table
 from patron.cli_support import stdout_console
 from patron.domain.durations import parse_duration
 from patron.domain.errors import InvalidInput
-from patron.sync.config import Config, ConfigError, load
+from patron.sync.config import Config, ConfigError, load, sync_names
 from patron.sync.runner import Outcome, Runner
 from patron.sync.state import State
 
@@ -50,11 +50,39 @@ def _config(path: Path) -> Config:
         raise click.ClickException(str(exc)) from exc
 
 
+def _names(path: Path) -> list[str]:
+    """The syncs a config declares, without its ``${VAR}``s: the commands that only read the
+    state send nothing, so they need no credentials."""
+    try:
+        return sync_names(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _state_dir(config_file: Path | None, state_dir: Path | None) -> Path:
+    if state_dir is not None:
+        return state_dir
+    base = config_file.resolve().parent if config_file is not None else Path.cwd()
+    return base / ".patron-sync"
+
+
 def _state(config_file: Path | None, state_dir: Path | None) -> State:
-    if state_dir is None:
-        base = config_file.resolve().parent if config_file is not None else Path.cwd()
-        state_dir = base / ".patron-sync"
-    return State(state_dir)
+    return State(_state_dir(config_file, state_dir))
+
+
+def _known_sync(name: str, config_file: Path | None, state: State) -> None:
+    """Refuse a sync name that neither the config declares nor the state has seen run."""
+    declared = _names(config_file) if config_file is not None else []
+    ran = state.sync_names()
+    if name in declared or name in ran:
+        return
+    known = sorted(set(declared) | set(ran))
+    raise click.ClickException(
+        f"no sync named {name!r}"
+        + (f" in {config_file}, and none" if config_file is not None else "")
+        + f" has run with the state in {state.folder}"
+        + (f" (known: {', '.join(known)})" if known else "")
+    )
 
 
 def _when(unix: int | None) -> str:
@@ -163,11 +191,7 @@ def sync_status(config_file: Path | None, state_dir: Path | None) -> None:
     every sync in the state folder (default ./.patron-sync)."""
     state = _state(config_file, state_dir)
     try:
-        names = (
-            [s.name for s in _config(config_file).syncs]
-            if config_file is not None
-            else state.sync_names()
-        )
+        names = _names(config_file) if config_file is not None else state.sync_names()
         table = Table("sync", "health", "last run", "finished", "status", "failing rows")
         for name in names:
             runs = state.runs(name, 1)
@@ -194,6 +218,7 @@ def sync_runs(name: str, config_file: Path | None, state_dir: Path | None, limit
     """The newest runs of sync NAME."""
     state = _state(config_file, state_dir)
     try:
+        _known_sync(name, config_file, state)
         table = Table("run", "started", "finished", "status", "added", "changed", "removed",
                       "failed", "requests", "error")  # fmt: skip
         for r in state.runs(name, limit):
@@ -223,6 +248,9 @@ def sync_debug(
     """What sync NAME sent, what came back, and why a row failed."""
     state = _state(config_file, state_dir)
     try:
+        _known_sync(name, config_file, state)
+        if run_id is not None and state.run_sync(run_id) != name:
+            raise click.ClickException(f"sync {name!r} has no run {run_id}")
         if row_key is not None:
             failing = [f for f in state.failures(name) if f[0] == row_key]
             for key, kind, error, attempts in failing:

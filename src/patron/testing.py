@@ -1,4 +1,4 @@
-"""pytest plugin: a real Patron for your tests (``pip install patron`` registers it).
+"""pytest plugin: a real Patron for your tests (installing Patron registers it).
 
 The ``patron`` fixture starts ``patron serve --dev`` once per test session, on a free loopback
 port with a SQLite file in a temporary directory, and empties the workspace before every test
@@ -7,8 +7,8 @@ official-client constructors, and helpers to look at what arrived. docs/testing-
 has a full example.
 
 Options: ``--patron-database URL`` (e.g. a PostgreSQL database to test against instead),
-``--patron-https`` (serve TLS with a local CA, so that the Python ``customerio`` client works
-without changing its URL). Both can also be set as ini options ``patron_database`` and
+``--patron-https`` (serve TLS with a local CA, as Customer.io does; the clients the fixture
+makes work either way). Both can also be set as ini options ``patron_database`` and
 ``patron_https``.
 """
 
@@ -309,24 +309,21 @@ class Patron:
     # -- official clients (when installed) ---------------------------------------------------
 
     def track_client(self, **options: Any) -> Any:
-        """PyPI ``customerio``'s ``CustomerIO`` pointed at this server.
+        """PyPI ``customerio``'s ``CustomerIO`` pointed at this server, every method of it.
 
-        Its ``batch()`` always uses https: run with ``--patron-https`` to use it."""
+        The client builds ``batch()``'s URL from ``host`` and ``port``, always as ``https://``,
+        and mounts its retries for ``https://`` only. Here ``host`` and ``port`` are this
+        server's, so no call can reach Customer.io; over plain http the client's sessions send
+        those ``https://`` URLs to this server as ``http://`` and retry over http too."""
         from customerio import CustomerIO
 
         options.setdefault("retries", 0)
-        if self._server.https:
-            client = CustomerIO(
-                self.site_id,
-                self.track_api_key,
-                host="127.0.0.1",
-                port=self._server.port,
-                **options,
-            )
-            self._trust_local_ca(client)
-            return client
-        client = CustomerIO(self.site_id, self.track_api_key, **options)
-        client.base_url = self.track_url + "/api/v1"
+        client = CustomerIO(
+            self.site_id, self.track_api_key, host="127.0.0.1", port=self._server.port, **options
+        )
+        if not self._server.https:
+            client.base_url = self.track_url + "/api/v1"
+        self._point_sessions(client)
         return client
 
     def api_client(self, **options: Any) -> Any:
@@ -334,15 +331,28 @@ class Patron:
         from customerio import APIClient
 
         client = APIClient(self.app_api_key, url=self.app_url, **options)
-        if self.ca_bundle is not None:
-            self._trust_local_ca(client)
+        self._point_sessions(client)
         return client
 
-    def _trust_local_ca(self, client: Any) -> None:
-        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA
-        # bundle; this session talks to loopback only, so it ignores the environment.
-        client.http.trust_env = False
-        client.http.verify = self.ca_bundle
+    def _point_sessions(self, client: Any) -> None:
+        """Make every session the client builds (one kept for pooling, or one per request with
+        ``use_connection_pooling=False``) talk to this server as it is served."""
+        build = client._build_session
+        port = self._server.port
+        ca_bundle = self.ca_bundle
+
+        def build_session() -> Any:
+            session = build()
+            if ca_bundle is not None:
+                # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA
+                # bundle; this session talks to loopback only, so it ignores the environment.
+                session.trust_env = False
+                session.verify = ca_bundle
+            else:
+                _serve_https_urls_over_http(session, f"127.0.0.1:{port}")
+            return session
+
+        client._build_session = build_session
 
     def analytics_client(self, **options: Any) -> Any:
         """``customerio-cdp-analytics``' ``Client`` (Data Pipelines) pointed at this server;
@@ -351,6 +361,22 @@ class Patron:
 
         options.setdefault("sync_mode", True)
         return Client(self.pipelines_write_key, host=self.pipelines_url, **options)
+
+
+def _serve_https_urls_over_http(session: Any, address: str) -> None:
+    """Send a requests session's ``https://ADDRESS/…`` calls as ``http://ADDRESS/…``, with the
+    retries the client mounted for ``https://``, which also cover ``http://ADDRESS/…``."""
+    from requests.adapters import HTTPAdapter
+
+    retries = session.get_adapter("https://").max_retries
+
+    class AsPlainHttp(HTTPAdapter):
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            request.url = "http://" + request.url.removeprefix("https://")
+            return super().send(request, *args, **kwargs)
+
+    session.mount(f"https://{address}/", AsPlainHttp(max_retries=retries))
+    session.mount(f"http://{address}/", HTTPAdapter(max_retries=retries))
 
 
 def _segment(value: str) -> str:

@@ -3,6 +3,7 @@ next to an official client, running that project's tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -14,7 +15,9 @@ from compat_env import customerio_python, pipelines_python
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_pytest(python: str, where: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(
+    python: str, where: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=where,
@@ -22,6 +25,7 @@ def run_pytest(python: str, where: Path, *args: str) -> subprocess.CompletedProc
         text=True,
         timeout=300,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -29,6 +33,45 @@ def test_the_documented_example_passes_with_the_python_client() -> None:
     done = run_pytest(customerio_python(), ROOT / "examples" / "pytest")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "8 passed" in done.stdout
+
+
+NEVER_CUSTOMERIO = """
+import pytest
+
+
+@pytest.mark.parametrize("pooling", [True, False])
+def test_batch_lands_in_patron_over_plain_http(patron, pooling):
+    assert patron.ca_bundle is None
+    cio = patron.track_client(use_connection_pooling=pooling)
+    assert cio.host == "127.0.0.1"
+    cio.batch([{"type": "person", "action": "identify", "identifiers": {"id": "b1"},
+                "attributes": {"plan": "batch"}}])
+    assert patron.person("b1")["attributes"]["plan"] == "batch"
+    [sent] = patron.requests(path="/api/v2/batch")
+    assert sent["status"] == 200
+
+
+def test_retries_work_over_plain_http(patron):
+    patron.fault(path="/api/v2/batch", status=503, times=1)
+    patron.fault(path="/api/v1/customers/*", status=503, times=1)
+    cio = patron.track_client(retries=2)
+    cio.identify("r1", plan="retried")
+    cio.batch([{"type": "person", "action": "identify", "identifiers": {"id": "r2"}}])
+    assert patron.person("r1")["attributes"]["plan"] == "retried"
+    assert patron.person("r2") is not None
+    assert [r["status"] for r in patron.requests(path="/api/v2/batch")] == [200, 503]
+"""
+
+
+def test_track_clients_batch_reaches_patron_without_https(tmp_path: Path) -> None:
+    """The client builds batch()'s URL from host and port, as https: the fixture's client must
+    send it to Patron, never to track.customer.io (a dead proxy stops anything not local)."""
+    (tmp_path / "test_batch.py").write_text(NEVER_CUSTOMERIO)
+    dead_proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+                  "NO_PROXY": "127.0.0.1,localhost"}  # fmt: skip
+    done = run_pytest(customerio_python(), tmp_path, env=dead_proxy)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
 
 
 def test_analytics_client_feeds_the_pipelines_api(tmp_path: Path) -> None:

@@ -115,6 +115,11 @@ def test_serve_prints_credentials_and_snippets(tmp_path: Path) -> None:
         assert server.creds["app_api_key"] in out
         assert server.creds["pipelines_write_key"] in out
         assert "customerio-node" in out and "cio.base_url" in out
+        # batch() builds its URL from host and port: with base_url alone it calls Customer.io.
+        host_and_port = f'host="127.0.0.1", port={server.port})'
+        assert f'"{server.creds["track_api_key"]}", {host_and_port}' in out
+        assert "npm install customerio-node@5" in out  # 4.x cannot be pointed at Patron
+        assert "from customerio import CustomerIO, APIClient" not in out  # it only sends
         assert server.creds_file.stat().st_mode & 0o077 == 0  # the keys are the owner's only
         health = httpx.get(server.base + "/healthz", timeout=5)
         assert health.json() == {"status": "ok"}

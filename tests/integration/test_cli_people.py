@@ -194,3 +194,22 @@ def test_segment_apply_is_config_as_code(db_url: str, dev: Api, tmp_path: Path, 
     config.write_text("segments: [")
     broken = run(db_url, dev, "segment", "apply", str(config))
     assert broken.returncode != 0 and "not valid YAML" in broken.stderr
+
+
+def test_segment_apply_keeps_yaml_boolean_words_as_keys(
+    db_url: str, api: Api, tmp_path: Path
+) -> None:
+    """YAML 1.1 reads a bare ``on:`` key as ``true``; Patron's files keep it the word ``on``,
+    stored as the API would store it (before: a crash storing the key ``True``)."""
+    config = tmp_path / "segments.yaml"
+    config.write_text(
+        "segments:\n"
+        "  - name: Pro users\n"
+        "    conditions:\n"
+        "      attribute: {field: plan, operator: eq, value: pro, on: plan}\n"
+    )
+    applied = run(db_url, api, "segment", "apply", str(config))
+    assert applied.returncode == 0, applied.stderr
+    [segment] = api.app("GET", "/v1/segments").json()["segments"]
+    stored = api.app("GET", f"/v1/segments/{segment['id']}").json()["segment"]
+    assert stored["conditions"]["attribute"]["on"] == "plan"

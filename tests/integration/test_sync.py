@@ -548,3 +548,37 @@ def test_csv_cells_stay_text(capture: CaptureServer, tmp_path: Path) -> None:
     [op] = body["batch"]
     assert op["identifiers"] == {"id": "007"}
     assert op["attributes"] == {"zip": "01234", "when": 1704153600}
+
+
+def test_status_runs_and_debug_need_no_credentials_and_refuse_unknown_names(
+    capture: CaptureServer, tmp_path: Path
+) -> None:
+    (tmp_path / "people.csv").write_text("id,plan\np1,pro\n")
+    config = write_config(tmp_path, {
+        "name": "people", "type": "customers",
+        "source": {"file": "people.csv", "primary_key": "id"},
+        "destination": {"track_url": capture.base, "site_id": "${SYNC_SITE_ID}",
+                        "track_api_key": "${SYNC_TRACK_KEY}"},
+        "match": {"column": "id"}, "mapping": {"plan": "plan"},
+    })  # fmt: skip
+    secrets = {"SYNC_SITE_ID": "s", "SYNC_TRACK_KEY": "k"}
+    assert sync_run(config, env=secrets).returncode == 0
+    run_id = last_run(config, "people")["id"]
+
+    # Looking at the state sends nothing, so the credentials' variables may be unset.
+    status = patron("sync", "status", str(config))
+    assert status.returncode == 0, status.stderr
+    assert "people" in status.stdout and "healthy" in status.stdout
+    runs = patron("sync", "runs", "people", "--config", str(config))
+    assert runs.returncode == 0 and "ok" in runs.stdout
+    debug = patron("sync", "debug", "people", "--run", str(run_id), "--config", str(config))
+    assert debug.returncode == 0 and "/api/v2/batch" in debug.stdout
+
+    for command in (["runs", "nobody"], ["debug", "nobody"]):
+        unknown = patron("sync", *command, "--config", str(config))
+        assert unknown.returncode != 0
+        assert "no sync named 'nobody'" in unknown.stderr and "known: people" in unknown.stderr
+        bare = patron("sync", *command, "--state", str(tmp_path / ".patron-sync"))
+        assert bare.returncode != 0 and "no sync named 'nobody'" in bare.stderr
+    no_run = patron("sync", "debug", "people", "--run", str(run_id + 100), "--config", str(config))
+    assert no_run.returncode != 0 and f"no run {run_id + 100}" in no_run.stderr

@@ -109,6 +109,29 @@ def test_regions_and_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert sync.destination.urls() == ("https://track-eu.customer.io", "https://api-eu.customer.io")
 
 
+def test_keys_yaml_reads_as_booleans_are_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``on:`` is YAML 1.1's ``true``; written by hand, as in the README, it is the key."""
+    monkeypatch.setenv("TRACK_KEY", "k")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "syncs:\n"
+        "  - name: s\n"
+        "    type: customers\n"
+        "    source: {file: x.csv, primary_key: user_id}\n"
+        "    destination: {track_url: http://x, site_id: a, track_api_key: '${TRACK_KEY}'}\n"
+        "    match: {column: user_id, on: email}\n"
+    )
+    [sync] = load(path).syncs
+    assert sync.match is not None and sync.match.on == "email"
+    assert sync.destination.track_api_key == "k"
+    monkeypatch.delenv("TRACK_KEY")
+    unset = r"destination\.track_api_key: environment variable TRACK_KEY is not set"
+    with pytest.raises(ConfigError, match=unset):
+        load(path)
+
+
 def test_diff_finds_added_changed_removed_and_batches_keep_limits(tmp_path: Path) -> None:
     [sync] = load(config(tmp_path, mapping={"plan": "plan"}, on_delete="clear_fields")).syncs
     rows = [{"id": str(i), "plan": "x" * 10_000} for i in range(120)]

@@ -3,19 +3,17 @@ into plain structs before anything is read or sent."""
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-import yaml
+
+from patron.yaml_files import YamlError, expand_env, load_yaml
 
 REGIONS = {
     "us": ("https://track.customer.io", "https://api.customer.io"),
     "eu": ("https://track-eu.customer.io", "https://api-eu.customer.io"),
 }
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(Exception):
@@ -136,23 +134,6 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     syncs: list[Sync]
 
 
-def _expand(value: Any, where: str) -> Any:
-    if isinstance(value, str):
-
-        def replace(found: re.Match[str]) -> str:
-            name = found.group(1)
-            if name not in os.environ:
-                raise ConfigError(f"{where}: environment variable {name} is not set")
-            return os.environ[name]
-
-        return _VARIABLE.sub(replace, value)
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
 def _check(sync: Sync) -> None:
     where = f"sync {sync.name!r}"
     source = sync.source
@@ -199,14 +180,35 @@ def _check(sync: Sync) -> None:
             raise ConfigError(f"{where}: on_delete for objects is nothing or delete")
 
 
+def _read(path: Path) -> Any:
+    try:
+        return load_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YamlError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def sync_names(path: Path) -> list[str]:
+    """The names of the syncs a config file declares, read without its ``${VAR}``s: for the
+    commands that only look at the state (``status``, ``runs``, ``debug``), which send nothing
+    and so need no credentials."""
+    raw = _read(path)
+    syncs = raw.get("syncs") if isinstance(raw, dict) else None
+    if not isinstance(syncs, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("name"), str) for s in syncs
+    ):
+        raise ConfigError(f"{path}: syncs must be a list of syncs, each with a name")
+    return [s["name"] for s in syncs]
+
+
 def load(path: Path) -> Config:
     """Read and check a config file."""
+    raw = _read(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        expanded = expand_env(raw, "config")
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from exc
     try:
-        config = msgspec.convert(_expand(raw, "config"), Config)
+        config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     names = [s.name for s in config.syncs]

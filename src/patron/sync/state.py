@@ -224,6 +224,11 @@ class State:
         finally:
             self.db.row_factory = None
 
+    def run_sync(self, run_id: int) -> str | None:
+        """The sync a run belongs to, or None when there is no such run."""
+        name: str | None = self._one("SELECT sync FROM runs WHERE id = ?", (run_id,))
+        return name
+
     def requests_for(
         self, sync: str, run_id: int | None, key: str | None, limit: int = 50
     ) -> list[sqlite3.Row]:
