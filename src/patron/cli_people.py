@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Connection
 
-from patron.api.app_segments import Definition, change_segment, create_segment
+from patron import workspace_apply
+from patron.api.app_segments import Definition
 from patron.cli_support import (
     database_option,
     open_database,
@@ -179,18 +180,24 @@ def _change_members(
 @workspace_option
 @database_option
 def segment_apply(file: Path, dry_run: bool, workspace_name: str, database_url: str) -> None:
-    """Create or update the segments a YAML file declares, matched by name."""
+    """Create or update the segments a YAML file declares, matched by name (the `segments:`
+    section of `patron apply`, which this command predates)."""
     specs = _segment_specs(file)
     db = open_database(database_url)
     try:
         ws = workspace_id(db, workspace_name)
         with user_errors():
-            outcomes = db.write_sync(lambda c: _apply_specs(c, ws, specs, dry_run))
+            outcomes = db.write_sync(
+                lambda c: workspace_apply.apply_segments(c, ws, specs, dry_run=dry_run)
+            )
     finally:
         db.close()
     table = Table("segment", "id", "type", "outcome")
-    for name, segment_id, kind, outcome in outcomes:
-        table.add_row(name, "-" if segment_id is None else str(segment_id), kind, outcome)
+    for spec, outcome in zip(specs, outcomes, strict=True):
+        kind = segments.MANUAL if spec.conditions is None else segments.DYNAMIC
+        table.add_row(
+            spec.name, "-" if outcome.id is None else str(outcome.id), kind, outcome.action
+        )
     stdout_console().print(table)
     if dry_run:
         click.echo("dry run: nothing was changed")
@@ -204,51 +211,10 @@ def _segment_specs(file: Path) -> list[Definition]:
     items = loaded.get("segments") if isinstance(loaded, dict) else None
     if not isinstance(items, list) or not items:
         raise click.ClickException(f"{file} must hold `segments:`, a list of segments")
-    specs: list[Definition] = []
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        try:
-            spec = Definition({"segment": item})
-        except InvalidInput as exc:
-            raise click.ClickException(f"segments[{index}]: {exc}") from exc
-        if spec.name in seen:
-            raise click.ClickException(f"segments[{index}]: {spec.name!r} is declared twice")
-        seen.add(spec.name)
-        specs.append(spec)
+    with user_errors():
+        specs = workspace_apply.parse({"segments": items}).segments
+    assert specs is not None
     return specs
-
-
-def _apply_specs(
-    conn: Connection, ws: int, specs: list[Definition], dry_run: bool
-) -> list[tuple[str, int | None, str, str]]:
-    """Create or change each declared segment; in order, so later ones may refer to earlier."""
-    outcomes: list[tuple[str, int | None, str, str]] = []
-    for spec in specs:
-        kind = segments.MANUAL if spec.conditions is None else segments.DYNAMIC
-        named = segments.by_name(conn, ws, spec.name)
-        if len(named) > 1:
-            raise InvalidInput(f"{len(named)} segments are called {spec.name!r}; rename them")
-        if not named:
-            created = None if dry_run else create_segment(conn, ws, spec)
-            outcomes.append((spec.name, None if created is None else created.id, kind, "created"))
-            continue
-        existing = named[0]
-        if existing.type != kind:
-            raise InvalidInput(
-                f"segment {existing.id} ({spec.name!r}) is {existing.type}; the file makes it "
-                f"{kind}: delete it first or rename one of them"
-            )
-        unchanged = (
-            existing.description == spec.description
-            and (spec.tags is None or existing.tags == spec.tags)
-            and (spec.conditions is None or existing.conditions == spec.conditions)
-        )
-        if not unchanged and not dry_run:
-            change_segment(
-                conn, ws, segments.get(conn, ws, existing.id, lock=True) or existing, spec
-            )
-        outcomes.append((spec.name, existing.id, kind, "unchanged" if unchanged else "updated"))
-    return outcomes
 
 
 # -- people ------------------------------------------------------------------------------------

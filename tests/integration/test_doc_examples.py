@@ -6,7 +6,8 @@ The convention the docs follow (README.md, docs/*.md):
 - A ```yaml block is read with ``patron.yaml_files.load_yaml``, as Patron reads its files. A
   document with a top-level ``syncs:`` is checked as a sync config (``patron.sync.config``, its
   ``${VAR}``s set); one with only ``segments:`` is applied with ``patron segment apply`` to a
-  scratch database; any other shape needs only be valid YAML.
+  scratch database; one whose sections are all ``patron apply``'s is applied with
+  ``patron apply`` to a scratch database; any other shape needs only be valid YAML.
 - A ```json block must be valid JSON.
 - A ```python or ```js block is a complete program, run against a live ``patron serve --dev``
   that this test starts: ``8080`` in it becomes that server's port, and it reads the
@@ -41,6 +42,7 @@ import pytest
 
 from compat_env import customerio_python, node_dir, pipelines_python
 from live import LiveServer, patron
+from patron import workspace_apply
 from patron.sync.config import load as load_sync_config
 from patron.yaml_files import load_yaml
 
@@ -147,6 +149,16 @@ def test_yaml_examples_are_what_patron_reads(
         applied = patron("segment", "apply", str(path), "--database", database)
         assert applied.returncode == 0, f"{block.name}: {applied.stderr}"
         assert applied.stdout.count("created") == len(document["segments"])
+    elif isinstance(document, dict) and set(document) <= set(workspace_apply.SECTIONS):
+        path = tmp_path / "workspace.yaml"
+        path.write_text(block.text)
+        database = f"sqlite:///{tmp_path / 'scratch.db'}"
+        created = patron("workspace", "create", "default", "--database", database)
+        assert created.returncode == 0, created.stderr
+        applied = patron("apply", str(path), "--database", database, "--json")
+        assert applied.returncode == 0, f"{block.name}: {applied.stderr}"
+        changes = json.loads(applied.stdout)["changes"]
+        assert {c["action"] for c in changes} == {"created"}, block.name
 
 
 def _only(document: dict[str, object], key: str) -> str:
