@@ -498,3 +498,87 @@ exports = sa.Table(
     sa.Index(None, "workspace_id", "id"),
     sa.Index(None, "status"),
 )
+
+# Campaigns from ``patron apply``: the current definition, and every version runs may pin.
+# ``trigger_key`` is what starts a run (an event or attribute name, a segment id, or the
+# webhook token), so that the journey worker finds the campaigns a change may start.
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    _ws(),
+    sa.Column("id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(400), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("trigger_kind", sa.String(32), nullable=False),
+    sa.Column("trigger_key", sa.String(400)),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("webhook_token", sa.String(32)),
+    sa.Column("activated_at", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "id"),
+    sa.Index(None, "workspace_id", "trigger_kind", "trigger_key"),
+    sa.Index("uq_campaigns_webhook_token", "webhook_token", unique=True),
+)
+
+campaign_versions = sa.Table(
+    "campaign_versions",
+    metadata,
+    _ws(),
+    sa.Column("campaign_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("definition", JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "campaign_id", "version"),
+)
+
+# One row per entrance into a campaign: the run's position, status and timer (``wake_at``),
+# claimed by journey workers under a lease with a fencing token.
+journey_runs = sa.Table(
+    "journey_runs",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("campaign_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("person_pk", BigId, sa.ForeignKey("people.pk", ondelete="CASCADE")),
+    sa.Column("entry_key", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("position", sa.Integer),
+    sa.Column("wake_at", sa.BigInteger),
+    sa.Column("waiting_since", sa.BigInteger),
+    sa.Column("context", JSON, nullable=False),
+    sa.Column("exit_reason", sa.String(200)),
+    sa.Column("lease_until", sa.BigInteger),
+    sa.Column("lease_token", sa.String(32)),
+    sa.Column("entered_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("ended_at", sa.BigInteger),
+    sa.Index(
+        "uq_journey_runs_entry",
+        "workspace_id",
+        "campaign_id",
+        "person_pk",
+        "entry_key",
+        unique=True,
+    ),
+    sa.Index(None, "status", "wake_at"),
+    sa.Index(None, "person_pk"),
+)
+
+# Every step a run took, in order: per-action counts, "who is here now", the person's timeline.
+journey_steps = sa.Table(
+    "journey_steps",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("run_pk", sa.BigInteger, nullable=False),
+    sa.Column("campaign_id", sa.Integer, nullable=False),
+    sa.Column("action_id", sa.Integer),
+    sa.Column("person_pk", sa.BigInteger),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index(None, "workspace_id", "campaign_id", "action_id"),
+    sa.Index(None, "run_pk"),
+)

@@ -32,6 +32,8 @@ _CONFIG = {
     schema.transactional_messages.name,
     schema.transactional_contents.name,
     schema.subscription_topics.name,
+    schema.campaigns.name,
+    schema.campaign_versions.name,
 }
 _HISTORY = {schema.changes.name}
 
