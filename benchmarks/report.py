@@ -90,22 +90,71 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(rows: list[dict[str, Any]], commands: list[str]) -> None:
+def _script(command: str) -> str:
+    """The script a command line runs ("python benchmarks/batch.py --batches 20" → "batch.py")."""
+    return next((Path(w).name for w in command.split() if w.endswith(".py")), command)
+
+
+def _earlier(text: str) -> tuple[str, list[str], list[str]]:
+    """The date, commands and table lines of the section the last run wrote."""
+    if START not in text or END not in text:
+        return "", [], []
+    section = text.split(START, 1)[1].split(END, 1)[0]
+    date, commands, lines = "", [], []
+    for line in section.splitlines():
+        if line.startswith("- Date: "):
+            # After a partial run, the oldest rows' date is the one to keep.
+            date = line.removeprefix("- Date: ").split(" (", 1)[0]
+            date = line.partition("the oldest ")[2].rstrip(")") or date
+        elif line.startswith("- Commands: "):
+            commands = [c.strip("` ") for c in line.removeprefix("- Commands: ").split("; ")]
+        elif line.startswith("| ") and not line.startswith("| benchmark |"):
+            lines.append(line)
+    return date, commands, lines
+
+
+def write_doc(rows: list[dict[str, Any]], commands: list[str], partial: bool = False) -> None:
+    """Replace the generated section; with ``partial`` (``--only``), the rows and commands of
+    the benchmarks that were not run stay as the last run wrote them."""
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    rows_table = table(rows)
+    date = f"- Date: {today}"
+    if partial:
+        earlier_date, earlier_commands, earlier_lines = _earlier(text)
+        names = {r["benchmark"] for r in rows}
+        new_lines = rows_table.splitlines()[2:]
+        kept: list[str] = []
+        for line in earlier_lines:
+            if line.split("|")[1].strip() not in names:
+                kept.append(line)
+            elif new_lines:  # the new rows take the place of the old ones
+                kept += new_lines
+                new_lines = []
+        rows_table = "\n".join(rows_table.splitlines()[:2] + kept + new_lines)
+        scripts = [_script(c) for c in commands]
+        order = [command[0] for command in BENCHMARKS.values()]
+        commands = sorted(
+            [c for c in earlier_commands if _script(c) not in scripts] + commands,
+            key=lambda c: order.index(_script(c)) if _script(c) in order else len(order),
+        )
+        if earlier_date and kept:
+            date += (
+                f" ({', '.join(scripts)}; other rows from earlier runs, the oldest {earlier_date})"
+            )
     section = "\n".join(
         [
             START,
             "## Latest run (written by `make bench`)",
             "",
-            f"- Date: {today}",
+            date,
             f"- Machine: {machine()}",
             "- Commands: " + "; ".join(f"`{c}`" for c in commands),
             "",
-            table(rows),
+            rows_table,
             END,
         ]
     )
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     if START in text and END in text:
         before, rest = text.split(START, 1)
         after = rest.split(END, 1)[1]
@@ -122,6 +171,7 @@ BENCHMARKS = {
     "pipelines": ["pipelines.py", "--batches", "100"],
     "segments": ["segments.py"],
     "sync": ["sync.py"],
+    "email": ["send_email.py"],
 }
 
 
@@ -142,7 +192,7 @@ def main() -> None:
             )
             rows.extend(json.loads(Path(out.name).read_text()))
         commands.append("python benchmarks/" + " ".join(command))
-    write_doc(rows, commands)
+    write_doc(rows, commands, partial=bool(args.only))
     print(f"\nwrote {DOC.relative_to(HERE.parent)}")
     print(table(rows))
 
