@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from patron import json_codec
 from patron.domain.errors import InvalidInput, NotFound
 from patron.store import pg_statistics
 from patron.store.segment_sql import sqlite_number
@@ -65,10 +65,6 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def create_engine(
     url: str, *, pool_size: int = 5, for_writes: bool = False, wal_limit: int = WAL_LIMIT
 ) -> Engine:
@@ -76,8 +72,8 @@ def create_engine(
     log truncated back to ``wal_limit`` bytes whenever it starts again from the beginning."""
     url = normalize_url(url)
     json_options: dict[str, Any] = {
-        "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_serializer": json_codec.dumps_text,
+        "json_deserializer": json_codec.loads,
     }
     if not is_sqlite(url):
         return sa.create_engine(
