@@ -349,7 +349,24 @@ def test_request_log_filters_and_clears(dev: Api) -> None:
     only = control(dev, "GET", "requests", params={"path": "/api/v1/customers/u1"})["requests"]
     assert [e["status"] for e in only] == [200]
     assert len(control(dev, "GET", "requests", params={"limit": "1"})["requests"]) == 1
-    assert dev.app("GET", "/__patron/requests", params={"limit": "0"}).status_code == 400
+    bad_limit = dev.app("GET", "/__patron/requests", params={"limit": "0"})
+    assert bad_limit.status_code == 400
+    assert list(bad_limit.json()) == ["meta"] and list(bad_limit.json()["meta"]) == ["error"]
+    for bad in (
+        {"status": "abc"},
+        {"status": "4x"},
+        {"status": "600"},
+        {"status": "40"},
+        {"status": ""},
+        {"path": "api/v1/*"},
+        {"path": ""},
+        {"stauts": "4xx"},
+    ):
+        response = dev.app("GET", "/__patron/requests", params=bad)
+        assert response.status_code == 400, bad
+        assert list(response.json()) == ["meta"] and list(response.json()["meta"]) == ["error"]
+        assert next(iter(bad)) in response.json()["meta"]["error"], bad
+    assert control(dev, "GET", "requests", params={"status": "2XX"})["requests"][0]["status"] == 200
     assert control(dev, "DELETE", "requests")["cleared"] == 2
     assert control(dev, "GET", "requests")["requests"] == []
 
