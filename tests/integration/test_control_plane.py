@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from live import LiveServer
-from patron.store import exports, segments, snapshots, workspaces
+from patron.store import exports, schema, segments, snapshots, workspaces
 from patron.store.database import Database
 from support import Api, in_process, new_workspace, scratch_postgres
 
@@ -212,10 +213,17 @@ def test_restore_starts_again_the_work_under_way_when_the_snapshot_was_saved(
         snapshots.restore(conn, ws, "busy")
 
     database.write_sync(saved_mid_work)
-    [segment] = database.read_sync(lambda c: segments.all_of(c, ws))
-    assert (segment.state, segment.progress) == (segments.BUILD_QUEUED, 0)
-    claimed = database.write_sync(lambda c: exports.claim(c, int(time.time()), 600))
-    assert claimed is not None and claimed.ws == ws
+    try:
+        [segment] = database.read_sync(lambda c: segments.all_of(c, ws))
+        assert (segment.state, segment.progress) == (segments.BUILD_QUEUED, 0)
+        # The export is pending and free for a worker to claim.
+        lease = sa.select(schema.exports.c.status, schema.exports.c.lease_until).where(
+            schema.exports.c.workspace_id == ws
+        )
+        assert database.read_sync(lambda c: c.execute(lease).all()) == [(exports.PENDING, None)]
+    finally:
+        # Leave no work behind: workers (and settle) elsewhere share PostgreSQL's database.
+        database.write_sync(lambda c: snapshots.reset(c, ws))
 
 
 def test_restore_of_an_unknown_snapshot_is_404(dev: Api) -> None:

@@ -47,8 +47,10 @@ def test_the_wal_stays_near_its_limit_under_writes_and_reads(tmp_path: Path) -> 
             if reader.is_alive():
                 reader.join()
         db.close()
-    # Without restarts the log takes several megabytes here; it never grew much past the limit.
-    assert max(sizes) <= LIMIT + 64 * 1024, max(sizes)
+    # Without restarts the log takes more than 3 MB here. With them it stays near the limit:
+    # twice it at most, should a reader stall a restart once (the writer then waits for
+    # another limit's worth before trying again).
+    assert max(sizes) <= 2 * LIMIT, max(sizes)
     # A clean close leaves no log behind.
     assert not _wal(db_file).exists() or _wal(db_file).stat().st_size == 0
 
