@@ -45,6 +45,17 @@ from patron.worker.sender import SenderWorker
 log = logging.getLogger("patron")
 
 
+def open_database(settings: Settings) -> Database:
+    """The database as the settings configure it."""
+    return Database(
+        settings.database_url,
+        writer_threads=settings.writer_threads,
+        read_pool_size=settings.read_pool_size,
+        write_batch_size=settings.write_batch_size,
+        sqlite_wal_limit=settings.sqlite_wal_limit * 1024 * 1024,
+    )
+
+
 async def healthz(request: Request) -> Response:
     """Liveness: 200 once the server accepts requests (no auth)."""
     return JSONResponse({"status": "ok"})
@@ -63,15 +74,13 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_meta("Internal server error", 500)
 
 
-def create_app(settings: Settings, db: Database | None = None) -> Starlette:
-    """Assemble Patron's app. Without ``db`` it opens (and later closes) its own."""
-    own_db = db is None
-    database = db or Database(
-        settings.database_url,
-        writer_threads=settings.writer_threads,
-        read_pool_size=settings.read_pool_size,
-        write_batch_size=settings.write_batch_size,
-    )
+def create_app(
+    settings: Settings, db: Database | None = None, *, close_db: bool = False
+) -> Starlette:
+    """Assemble Patron's app. Without ``db`` it opens (and later closes) its own; with
+    ``close_db`` it closes the one it was given when it shuts down."""
+    own_db = db is None or close_db
+    database = db or open_database(settings)
 
     worker = SegmentWorker.from_settings(database, settings) if settings.segment_worker else None
     exporter = ExportWorker.from_settings(database, settings) if settings.export_worker else None

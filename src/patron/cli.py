@@ -106,7 +106,7 @@ def serve(
     """Migrate the database if needed and serve every API on one port."""
     import uvicorn
 
-    from patron.app import create_app
+    from patron.app import create_app, open_database
 
     settings = Settings.from_env(
         host=host,
@@ -120,12 +120,7 @@ def serve(
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     prepare(settings.database_url)
-    db = Database(
-        settings.database_url,
-        writer_threads=settings.writer_threads,
-        read_pool_size=settings.read_pool_size,
-        write_batch_size=settings.write_batch_size,
-    )
+    db = open_database(settings)
     creds = _default_credentials(db, credentials_file)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     tls_options: dict[str, str] = {}
@@ -138,7 +133,9 @@ def serve(
         ca_bundle = files.ca_bundle.resolve()
     base = f"{'https' if https else 'http'}://{shown_host}:{port}"
     _print_banner(base, creds, db, settings, ca_bundle)
-    app = create_app(settings, db)
+    # The app closes the database as it shuts down: uvicorn re-raises the SIGTERM it caught
+    # once it has shut down, which ends the process before the ``finally`` below runs.
+    app = create_app(settings, db, close_db=True)
     _quiet_gc()
     try:
         uvicorn.run(
@@ -175,7 +172,11 @@ def worker(database_url: str, log_level: str) -> None:
     settings = Settings.from_env(database_url=database_url, log_level=log_level)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     prepare(settings.database_url)
-    db = Database(settings.database_url, read_pool_size=settings.read_pool_size)
+    db = Database(
+        settings.database_url,
+        read_pool_size=settings.read_pool_size,
+        sqlite_wal_limit=settings.sqlite_wal_limit * 1024 * 1024,
+    )
 
     async def run() -> None:
         segment_worker = SegmentWorker.from_settings(db, settings)

@@ -24,6 +24,7 @@ from patron.domain import clock, ids
 from patron.domain.durations import parse_duration
 from patron.domain.errors import InvalidInput
 from patron.domain.faults import parse_rules
+from patron.domain.request_log import check_filters
 from patron.store import clocks, people, snapshots, workspaces
 
 _BODY_LIMIT = 1_048_576
@@ -176,12 +177,14 @@ async def request_log(request: Request, rt: Runtime, ws: int) -> Response:
     assert log is not None, "the request log exists whenever the control plane does"
     if request.method == "DELETE":
         return JSONResponse({"cleared": log.clear(ws)})
-    entries = log.query(
-        ws,
-        path=query_param(request, "path"),
-        status=query_param(request, "status"),
-        limit=_limit(request),
-    )
+    unknown = sorted(set(request.query_params) - {"path", "status", "limit"})
+    if unknown:
+        raise InvalidInput(
+            f"unknown filter {unknown[0]}: filter by path, status or limit", field=unknown[0]
+        )
+    path, status = query_param(request, "path"), query_param(request, "status")
+    check_filters(path, status)
+    entries = log.query(ws, path=path, status=status, limit=_limit(request))
     return JSONResponse({"requests": msgspec.to_builtins(entries)})
 
 

@@ -149,12 +149,10 @@ def _parse(raw: Any, field: str, depth: int, counter: list[int]) -> Condition:
         segment_id = value.get("id") if isinstance(value, dict) else None
         if isinstance(segment_id, str) and segment_id.isdigit():
             segment_id = int(segment_id)
-        if (
-            isinstance(segment_id, bool)
-            or not isinstance(segment_id, int)
-            or not 1 <= segment_id < 2**31
-        ):
-            raise _bad("segment needs a positive integer id", field)
+        if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+            raise _bad("segment needs an integer id", field)
+        # Any integer: a segment that does not exist (0, say) has no members, as on
+        # Customer.io. Segment definitions check that the segments they name exist.
         return InSegment(segment_id)
     if key == "attribute":
         return parse_attribute(value, field)

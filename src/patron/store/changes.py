@@ -191,4 +191,17 @@ def prune(conn: Connection, before: int, limit: int = PRUNE_STEP) -> int:
     keys = list(conn.execute(victims).scalars())
     if keys:
         conn.execute(changes.delete().where(changes.c.seq.in_(keys)))
+        rewind_cursors(conn)
     return len(keys)
+
+
+def rewind_cursors(conn: Connection) -> None:
+    """Call after deleting change-log rows. SQLite numbers a new row one past the highest
+    remaining ``seq`` (a rowid without AUTOINCREMENT), so deleting the newest rows makes it
+    hand their numbers out again; a cursor left above that would skip every change to come.
+    Cursors come back to the highest remaining row (no unread row is below them: anything
+    above it was deleted). PostgreSQL's sequence never goes back."""
+    if conn.dialect.name == "postgresql":
+        return
+    newest = sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0)).scalar_subquery()
+    conn.execute(consumers.update().where(consumers.c.seq > newest).values(seq=newest))
