@@ -39,6 +39,7 @@ from patron.settings import Settings
 from patron.store import clocks
 from patron.store.database import Database
 from patron.worker.exports import ExportWorker
+from patron.worker.journeys import JourneyWorker
 from patron.worker.segments import SegmentWorker
 from patron.worker.sender import SenderWorker
 
@@ -85,6 +86,12 @@ def create_app(
     worker = SegmentWorker.from_settings(database, settings) if settings.segment_worker else None
     exporter = ExportWorker.from_settings(database, settings) if settings.export_worker else None
     sender = SenderWorker.from_settings(database, settings) if settings.sender_worker else None
+    journeys = JourneyWorker.from_settings(database, settings) if settings.journey_worker else None
+    pokes = [w.poke for w in (worker, journeys) if w is not None]
+
+    def after_commit() -> None:
+        for poke in pokes:
+            poke()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -92,7 +99,11 @@ def create_app(
             clock.install(await database.read(clocks.load_all))
         if worker is not None:
             worker.start()
-            database.after_commit = worker.poke
+        if journeys is not None:
+            await journeys.prepare()
+            journeys.start()
+        if pokes:
+            database.after_commit = after_commit
         if exporter is not None:
             exporter.start()
         if sender is not None:
@@ -100,12 +111,14 @@ def create_app(
         try:
             yield
         finally:
+            database.after_commit = None
+            if journeys is not None:
+                await journeys.stop()
             if sender is not None:
                 await sender.stop()
             if exporter is not None:
                 await exporter.stop()
             if worker is not None:
-                database.after_commit = None
                 await worker.stop()
             if own_db:
                 database.close()
@@ -143,6 +156,7 @@ def create_app(
         segment_worker=worker,
         export_worker=exporter,
         sender=sender,
+        journeys=journeys,
     )
     return app
 

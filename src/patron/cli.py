@@ -155,10 +155,12 @@ def serve(
 @database_option
 @log_level_option
 def worker(database_url: str, log_level: str) -> None:
-    """Run the background workers (segments, exports, the sender) without serving HTTP.
+    """Run the background workers (segments, exports, journeys, the sender) without serving
+    HTTP.
 
     For deployments of several processes on PostgreSQL: run `patron serve` with
-    PATRON_SEGMENT_WORKER=0, PATRON_EXPORT_WORKER=0 and PATRON_SENDER_WORKER=0, and one or
+    PATRON_SEGMENT_WORKER=0, PATRON_EXPORT_WORKER=0, PATRON_JOURNEY_WORKER=0 and
+    PATRON_SENDER_WORKER=0, and one or
     more `patron worker`s.
     Workers in other processes see new writes on their next tick (PATRON_SEGMENT_TICK).
     """
@@ -166,6 +168,7 @@ def worker(database_url: str, log_level: str) -> None:
     import signal
 
     from patron.worker.exports import ExportWorker
+    from patron.worker.journeys import JourneyWorker
     from patron.worker.segments import SegmentWorker
     from patron.worker.sender import SenderWorker
 
@@ -182,6 +185,7 @@ def worker(database_url: str, log_level: str) -> None:
         segment_worker = SegmentWorker.from_settings(db, settings)
         export_worker = ExportWorker.from_settings(db, settings)
         sender = SenderWorker.from_settings(db, settings)
+        journeys = JourneyWorker.from_settings(db, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,14 +193,23 @@ def worker(database_url: str, log_level: str) -> None:
         segment_worker.start()
         export_worker.start()
         sender.start()
-        db.after_commit = segment_worker.poke
+        await journeys.prepare()
+        journeys.start()
+
+        def after_commit() -> None:
+            segment_worker.poke()
+            journeys.poke()
+
+        db.after_commit = after_commit
         click.echo(
-            f"Patron worker on {db.url.split('@')[-1]}: segments, exports and sending", err=True
+            f"Patron worker on {db.url.split('@')[-1]}: segments, exports, journeys and sending",
+            err=True,
         )
         await stop.wait()
         db.after_commit = None
         await segment_worker.stop()
         await export_worker.stop()
+        await journeys.stop()
         await sender.stop()
 
     try:

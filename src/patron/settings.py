@@ -77,6 +77,9 @@ class Settings:
         900, "Seconds an export's signed download link works (GET /v1/exports/{id}/download)."
     )
 
+    journey_worker: bool = _setting(
+        True, "Run the journey worker in this process (campaign entries, steps and timers)."
+    )
     sender_worker: bool = _setting(
         True, "Run the sender in this process (renders due deliveries and hands them over)."
     )

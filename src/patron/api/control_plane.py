@@ -120,8 +120,9 @@ async def clock_state(request: Request, rt: Runtime, ws: int) -> Response:
         await rt.db.write(lambda c: clocks.save(c, ws, kept))
         if rt.segment_worker is not None:
             rt.segment_worker.follow_clock()
-        if rt.sender is not None:
-            rt.sender.poke()
+        for worker in (rt.sender, rt.journeys):
+            if worker is not None:
+                worker.poke()
     return JSONResponse(clock.state(ws))
 
 
@@ -238,8 +239,10 @@ async def settle(request: Request, rt: Runtime, ws: int) -> Response:
     for worker in (rt.segment_worker, rt.export_worker):
         if worker is not None and settled:
             settled = await worker.settle(max(0.0, deadline - time.monotonic()))
-    if rt.sender is not None and settled:
-        settled = await rt.sender.settle(max(0.0, deadline - time.monotonic()), ws)
+    # Journeys first: their steps queue deliveries; then the sender sends them.
+    for stage in (rt.journeys, rt.sender, rt.journeys, rt.sender):
+        if stage is not None and settled:
+            settled = await stage.settle(max(0.0, deadline - time.monotonic()), ws)
     return JSONResponse({"settled": settled})
 
 

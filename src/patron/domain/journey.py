@@ -197,7 +197,7 @@ def _zone(name: str | None, fallback: str) -> ZoneInfo:
 
 
 def next_window(spec: dict[str, Any], person_zone: str | None, now: int) -> int:
-    """The first moment at or after ``now`` inside the window (days, from–to, in the person's
+    """The first moment at or after ``now`` inside the window (days, from-to, in the person's
     time zone or the one named); ``now`` itself when inside it."""
     named = spec.get("timezone", "customer")
     zone = _zone(person_zone if named == "customer" else named, "UTC")

@@ -68,6 +68,8 @@ class NewDelivery:
     recipient: str | None = None
     request_key: str | None = None
     forgotten: bool = False
+    campaign_id: int | None = None
+    action_id: int | None = None
 
 
 def queue(conn: Connection, ws: int, new: NewDelivery, now: int) -> None:
@@ -81,6 +83,8 @@ def queue(conn: Connection, ws: int, new: NewDelivery, now: int) -> None:
             channel=new.channel,
             origin=new.origin,
             template_id=new.template_id,
+            campaign_id=new.campaign_id,
+            action_id=new.action_id,
             recipient=new.recipient,
             state=DRAFT if new.draft else QUEUED,
             send_at=new.send_at,
@@ -120,6 +124,8 @@ class Row:
     origin: str | None
     template_id: int | None
     content_id: int | None
+    campaign_id: int | None
+    action_id: int | None
     recipient: str | None
     subject: str | None
     state: str | None
@@ -145,6 +151,8 @@ class Row:
             origin=r.origin,
             template_id=r.template_id,
             content_id=r.content_id,
+            campaign_id=r.campaign_id,
+            action_id=r.action_id,
             recipient=r.recipient,
             subject=r.subject,
             state=r.state,
@@ -469,3 +477,14 @@ def page(
         )
     rows = conn.execute(query).all()
     return [(Row.of(r), r) for r in rows]
+
+
+def last_of_campaign(conn: Connection, ws: int, campaign_id: int, person_pk: int) -> Any:
+    """The newest delivery a campaign made for a person (delivery_id, created_at), if any."""
+    d = deliveries
+    return conn.execute(
+        sa.select(d.c.delivery_id, d.c.created_at)
+        .where(d.c.workspace_id == ws, d.c.campaign_id == campaign_id, d.c.person_pk == person_pk)
+        .order_by(d.c.pk.desc())
+        .limit(1)
+    ).first()
