@@ -140,6 +140,16 @@ def test_wait_times_out_and_the_branch_reads_segments(app: Api) -> None:
     assert (3, "timed_out") in steps(app, "bo")
 
 
+def test_a_jump_of_the_clock_measures_waits_from_when_the_delay_ended(app: Api) -> None:
+    app.app("POST", "/__patron/clock", {"freeze": True})
+    apply(app, ONBOARDING)
+    app.identify("jo", email="jo@example.com", first_name="Jo", plan="pro")
+    event(app, "jo", "signed_up", source="x")
+    settle(app)
+    advance(app, 5 * DAY)  # the 2-day delay and the 3-day wait both passed meanwhile
+    assert subjects(app, "jo") == ["Welcome Jo", "Pro tips"]
+
+
 def test_once_and_every_time(app: Api) -> None:
     doc = {
         "campaigns": [
