@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from patron.api import (
+    app_campaigns,
     app_customers,
     app_exports,
     app_messages,
@@ -139,6 +140,7 @@ def create_app(
             *app_exports.routes,
             *app_send.routes,
             *app_messages.routes,
+            *app_campaigns.routes,
             *tracking.routes,
             *pipelines.routes,
             *(control_plane.routes if settings.dev else []),

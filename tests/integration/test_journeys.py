@@ -150,6 +150,33 @@ def test_a_jump_of_the_clock_measures_waits_from_when_the_delay_ended(app: Api) 
     assert subjects(app, "jo") == ["Welcome Jo", "Pro tips"]
 
 
+def test_campaigns_on_the_app_api(app: Api) -> None:
+    apply(app, ONBOARDING)
+    listed = app.app("GET", "/v1/campaigns").json()["campaigns"]
+    assert [(c["id"], c["name"], c["type"], c["state"], c["active"]) for c in listed] == [
+        (1, "Onboarding", "event", "running", True)
+    ]
+    assert listed[0]["event_name"] == "signed_up"
+    assert [a["id"] for a in listed[0]["actions"]] == [1, 2, 3, 4, 5, 6, 7]
+    one = app.app("GET", "/v1/campaigns/1").json()["campaign"]
+    assert one == listed[0]
+    actions = app.app("GET", "/v1/campaigns/1/actions").json()
+    assert [a["id"] for a in actions["actions"]] == [1, 2, 3, 4, 5, 6, 7] and actions["next"] == ""
+    email = app.app("GET", "/v1/campaigns/1/actions/1").json()["action"]
+    assert email["subject"] == "Welcome {{ customer.first_name }}"
+    assert email["recipient"] == "{{customer.email}}" and email["sending_state"] == "automatic"
+    assert app.app("GET", "/v1/campaigns/9").status_code == 404
+    assert app.app("GET", "/v1/campaigns/1/actions/99").status_code == 404
+    app.identify("hu", email="hu@example.com", first_name="Hu", plan="free")
+    event(app, "hu", "signed_up", source="x")
+    settle(app)
+    messages = app.app("GET", "/v1/campaigns/1/messages").json()["messages"]
+    assert [(m["campaign_id"], m["action_id"]) for m in messages] == [(1, 1)]
+    metrics = app.app("GET", "/v1/campaigns/1/journey_metrics").json()["journey_metric"]
+    assert metrics["runs"] == {"entered": 1}
+    assert metrics["actions"]["1"] == {"done": 1} and metrics["actions"]["2"] == {"waiting": 1}
+
+
 def test_once_and_every_time(app: Api) -> None:
     doc = {
         "campaigns": [

@@ -430,6 +430,8 @@ class Filters:
     person_pk: int | None = None
     template_id: int | None = None
     content_id: int | None = None
+    campaign_id: int | None = None
+    action_id: int | None = None
     channel: str | None = None
     drafts: bool = False
     metric: str | None = None
@@ -461,6 +463,10 @@ def page(
         query = query.where(d.c.template_id == filters.template_id)
     if filters.content_id is not None:
         query = query.where(d.c.content_id == filters.content_id)
+    if filters.campaign_id is not None:
+        query = query.where(d.c.campaign_id == filters.campaign_id)
+    if filters.action_id is not None:
+        query = query.where(d.c.action_id == filters.action_id)
     if filters.channel is not None:
         query = query.where(d.c.channel == filters.channel)
     if filters.start_ts is not None:
