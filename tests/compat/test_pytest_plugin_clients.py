@@ -28,7 +28,7 @@ def run_pytest(python: str, where: Path, *args: str) -> subprocess.CompletedProc
 def test_the_documented_example_passes_with_the_python_client() -> None:
     done = run_pytest(customerio_python(), ROOT / "examples" / "pytest")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "8 passed" in done.stdout
+    assert "9 passed" in done.stdout
 
 
 def test_analytics_client_feeds_the_pipelines_api(tmp_path: Path) -> None:
