@@ -4,6 +4,7 @@ clicks and the dev clock; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -310,3 +311,19 @@ def test_other_workspaces_see_nothing(tx: Api, database: Database) -> None:
     response = other.app("PUT", f"/v1/transactional/1/content/{default_id}", {"body": "stolen"})
     assert response.status_code == 404
     assert ok(tx, "GET", "/v1/transactional/1/contents")["contents"][0]["body"].startswith("<p>Hi")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"end_ts": str(2**70)},
+        {"transactional_id": "-" + "9" * 30},
+        {"start": base64.urlsafe_b64encode(b"9" * 30).decode()},
+    ],
+)
+def test_message_listings_refuse_numbers_no_key_can_hold(tx: Api, params: dict[str, str]) -> None:
+    for path in ("/v1/messages", "/v1/transactional/1/messages", "/v1/customers/u1/messages"):
+        tx.identify("u1")
+        response = tx.app("GET", path, params=params)
+        assert response.status_code == 400, (path, response.text)
+        assert "meta" in response.json()
