@@ -80,7 +80,7 @@ class SenderWorker(Loop):
         """The sender as the settings configure it."""
         return cls(
             db,
-            provider=email_provider(settings.smtp_url),
+            provider=email_provider(settings.smtp_url, connections=settings.smtp_connections),
             links_base=settings.links_base(),
             default_from=settings.email_from,
             rate=settings.email_rate,
@@ -197,7 +197,7 @@ class SenderWorker(Loop):
             return
         try:
             work.outcome = await self.provider.send(
-                work.result.message, work.result.sender, work.result.recipients
+                work.result.raw, work.result.sender, work.result.recipients
             )
         except Exception as exc:  # an unexpected provider error is retried like a transient one
             log.exception("provider %s failed on %s", self.provider.name, work.row.delivery_id)
@@ -236,7 +236,7 @@ def _record_one(conn: Connection, w: _Work, provider: EmailProvider, second: int
                     row.channel,
                     result.recipients,
                     result.subject,
-                    result.message.as_bytes(),
+                    result.raw,
                     now,
                 )
         return
