@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,14 @@ def transactional_by_id(conn: Connection, ws: int, message_id: int) -> Stored | 
     """One transactional message by its id."""
     found = _load(conn, ws, transactional_messages.c.id == message_id)
     return found[0] if found else None
+
+
+def transactional_by_ids(conn: Connection, ws: int, ids: Sequence[int]) -> dict[int, Stored]:
+    """Several transactional messages by id (two queries), those that exist."""
+    if not ids:
+        return {}
+    found = _load(conn, ws, transactional_messages.c.id.in_(sorted(set(ids))))
+    return {stored.message.id: stored for stored in found}
 
 
 def transactional_by_name(conn: Connection, ws: int, name: str) -> Stored | None:

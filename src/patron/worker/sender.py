@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from patron.channels import Accepted, Permanent, Transient
 from patron.channels.smtp import EmailProvider, email_provider
 from patron.domain import clock
-from patron.domain.definitions import Topic
+from patron.domain.definitions import Topic, Transactional
 from patron.domain.email_compose import Composed, Job, Recipient, Refused, compose
 from patron.domain.email_message import split_addresses
 from patron.domain.identifiers import Identifier
@@ -32,7 +32,7 @@ from patron.domain.liquid import Renderer
 from patron.settings import Settings
 from patron.store import definitions, deliveries, people, workspaces
 from patron.store.database import Database
-from patron.store.suppressions import suppressed
+from patron.store.suppressions import suppressed_among
 from patron.worker.loop import Loop
 
 log = logging.getLogger("patron.sender")
@@ -122,7 +122,7 @@ class SenderWorker(Loop):
         rows = await self.db.write(lambda c: self._claim(c, second))
         if not rows:
             return 0
-        work = await self.db.read(lambda c: [_Work(r, self._compose(c, r)) for r in rows])
+        work = await self.db.read(lambda c: self._compose_all(c, rows))
         await asyncio.gather(*(self._send(w) for w in work))
         await self.db.write(lambda c: self._record(c, work, second))
         return len(rows)
@@ -141,11 +141,15 @@ class SenderWorker(Loop):
             deliveries.return_window(conn, self.provider.name, second, want - len(rows))
         return rows
 
-    def _compose(self, conn: Connection, row: deliveries.Row) -> Composed | Refused:
+    def _compose_all(self, conn: Connection, rows: Sequence[deliveries.Row]) -> list[_Work]:
+        batch = _Batch(conn, rows)
+        return [_Work(row, self._compose(batch, row)) for row in rows]
+
+    def _compose(self, batch: _Batch, row: deliveries.Row) -> Composed | Refused:
         try:
-            result = compose(self._job(conn, row), self.renderer)
+            result = compose(self._job(batch, row), self.renderer)
             if isinstance(result, Composed):
-                blocked = deliveries.suppressed_addresses(conn, row.ws, result.recipients)
+                blocked = batch.suppressed_addresses(row.ws, result.recipients)
                 if blocked:
                     return Refused(
                         "undeliverable",
@@ -156,38 +160,19 @@ class SenderWorker(Loop):
             log.exception("composing delivery %s failed", row.delivery_id)
             return Refused("failed", f"internal error while composing the message: {exc}")
 
-    def _job(self, conn: Connection, row: deliveries.Row) -> Job:
-        template = None
-        topic: Topic | None = None
-        if row.template_id is not None:
-            stored = definitions.transactional_by_id(conn, row.ws, row.template_id)
-            template = stored.message if stored else None
+    def _job(self, batch: _Batch, row: deliveries.Row) -> Job:
+        template = batch.template(row.ws, row.template_id)
+        topic = None
         if template is not None and template.options.get("topic") is not None:
-            topic = next(
-                (t for t in definitions.topics(conn, row.ws) if t.id == template.options["topic"]),
-                None,
-            )
-        recipient = None
-        if row.person_pk is not None:
-            person = people.get(conn, row.person_pk)
-            idents = [Identifier("cio_id", person.cio_id)]
-            idents += [Identifier("id", person.id)] if person.id else []
-            idents += [Identifier("email", person.email)] if person.email else []
-            recipient = Recipient(
-                cio_id=person.cio_id,
-                id=person.id,
-                email=person.email,
-                attributes=person.attributes,
-                suppressed=suppressed(conn, row.ws, idents),
-            )
+            topic = batch.topic(row.ws, template.options["topic"])
         return Job(
             delivery_id=row.delivery_id,
             payload=row.payload,
             template=template,
-            recipient=recipient,
+            recipient=batch.recipient(row),
             topic=topic,
             links_base=self.links_base,
-            secret=workspaces.secret_of(conn, row.ws),
+            secret=batch.secret(row.ws),
             default_from=self.default_from,
             message_id_domain=self.message_id_domain,
         )
@@ -204,31 +189,17 @@ class SenderWorker(Loop):
             work.outcome = Transient(f"provider error: {exc}")
 
     def _record(self, conn: Connection, work: Sequence[_Work], second: int) -> None:
-        for w in work:
-            _record_one(conn, w, self.provider, second)
-
-
-def _record_one(conn: Connection, w: _Work, provider: EmailProvider, second: int) -> None:
-    row, result, outcome = w.row, w.result, w.outcome
-    now = clock.now(row.ws)
-    if isinstance(result, Refused):
-        if deliveries.finish(conn, row, state=result.state, now=now, failure=result.reason):
-            deliveries.add_metric(
-                conn, row.ws, row.delivery_id, result.state, now, data={"reason": result.reason}
-            )
-        return
-    common: dict[str, Any] = {
-        "content": result.content,
-        "subject": result.subject,
-        "recipient": result.content.get("to"),
-        "provider": provider.name,
-    }
-    if isinstance(outcome, Accepted):
-        if deliveries.finish(
-            conn, row, state=deliveries.SENT, now=now, provider_id=outcome.provider_id, **common
-        ):
-            deliveries.add_metric(conn, row.ws, row.delivery_id, "sent", now)
-            if provider.captures:
+        provider = self.provider
+        finishes = [_finish(w, provider) for w in work]
+        held = deliveries.finish_all(conn, finishes)
+        for w, ok in zip(work, held, strict=True):
+            if not ok:
+                continue
+            row, result, outcome = w.row, w.result, w.outcome
+            if not isinstance(result, Composed):
+                continue
+            now = clock.now(row.ws)
+            if isinstance(outcome, Accepted) and provider.captures:
                 deliveries.capture(
                     conn,
                     row.ws,
@@ -239,31 +210,113 @@ def _record_one(conn: Connection, w: _Work, provider: EmailProvider, second: int
                     result.raw,
                     now,
                 )
-        return
+            elif isinstance(outcome, Permanent) and outcome.bounced:
+                for address in split_addresses(result.content.get("to") or ""):
+                    deliveries.suppress_address(
+                        conn, row.ws, parseaddr(address)[1], "bounced", row.delivery_id, now
+                    )
+
+
+class _Batch:
+    """What the messages of one claimed batch share, read once in the batch's transaction:
+    templates, topics and signing secrets by workspace, the people, and their suppressions
+    (one query per workspace for all of them)."""
+
+    def __init__(self, conn: Connection, rows: Sequence[deliveries.Row]) -> None:
+        self.conn = conn
+        wanted: dict[int, set[int]] = {}
+        for row in rows:
+            if row.template_id is not None:
+                wanted.setdefault(row.ws, set()).add(row.template_id)
+        self._templates = {
+            (ws, message_id): stored.message
+            for ws, ids in wanted.items()
+            for message_id, stored in definitions.transactional_by_ids(conn, ws, list(ids)).items()
+        }
+        self._topics: dict[int, dict[int, Topic]] = {}
+        self._secrets: dict[int, bytes] = {}
+        self._people = {
+            row.person_pk: people.get(conn, row.person_pk)
+            for row in rows
+            if row.person_pk is not None
+        }
+        idents: dict[int, list[Identifier]] = {}
+        for row in rows:
+            if row.person_pk is not None:
+                idents.setdefault(row.ws, []).extend(_identifiers(self._people[row.person_pk]))
+        self._blocked = {ws: suppressed_among(conn, ws, found) for ws, found in idents.items()}
+        self._addresses_blocked: dict[int, bool] = {}
+
+    def template(self, ws: int, message_id: int | None) -> Transactional | None:
+        return None if message_id is None else self._templates.get((ws, message_id))
+
+    def topic(self, ws: int, topic_id: int) -> Topic | None:
+        if ws not in self._topics:
+            self._topics[ws] = {t.id: t for t in definitions.topics(self.conn, ws)}
+        return self._topics[ws].get(topic_id)
+
+    def secret(self, ws: int) -> bytes:
+        if ws not in self._secrets:
+            self._secrets[ws] = workspaces.secret_of(self.conn, ws)
+        return self._secrets[ws]
+
+    def recipient(self, row: deliveries.Row) -> Recipient | None:
+        if row.person_pk is None:
+            return None
+        person = self._people[row.person_pk]
+        blocked = self._blocked.get(row.ws, set())
+        return Recipient(
+            cio_id=person.cio_id,
+            id=person.id,
+            email=person.email,
+            attributes=person.attributes,
+            suppressed=any((i.kind, i.key) in blocked for i in _identifiers(person)),
+        )
+
+    def suppressed_addresses(self, ws: int, addresses: list[str]) -> list[str]:
+        """Those of ``addresses`` that no email may go to; no query at all while the
+        workspace has no suppressed address."""
+        if ws not in self._addresses_blocked:
+            self._addresses_blocked[ws] = deliveries.any_email_suppression(self.conn, ws)
+        if not self._addresses_blocked[ws]:
+            return []
+        return deliveries.suppressed_addresses(self.conn, ws, addresses)
+
+
+def _identifiers(person: people.Person) -> list[Identifier]:
+    idents = [Identifier("cio_id", person.cio_id)]
+    idents += [Identifier("id", person.id)] if person.id else []
+    idents += [Identifier("email", person.email)] if person.email else []
+    return idents
+
+
+def _finish(w: _Work, provider: EmailProvider) -> deliveries.Finish:
+    """What :func:`deliveries.finish_all` records for one delivery."""
+    row, result, outcome = w.row, w.result, w.outcome
+    now = clock.now(row.ws)
+    if isinstance(result, Refused):
+        return deliveries.Finish(
+            row, result.state, now, result.state, {"reason": result.reason},
+            failure=result.reason,
+        )  # fmt: skip
+    common: dict[str, Any] = {
+        "content": result.content,
+        "subject": result.subject,
+        "recipient": result.content.get("to"),
+        "provider": provider.name,
+    }
+    if isinstance(outcome, Accepted):
+        return deliveries.Finish(
+            row, deliveries.SENT, now, "sent", provider_id=outcome.provider_id, **common
+        )
     if isinstance(outcome, Transient) and row.attempts <= len(BACKOFF):
-        retry_at = now + BACKOFF[row.attempts - 1]
-        if deliveries.finish(
-            conn,
-            row,
-            state=deliveries.QUEUED,
-            now=now,
-            failure=outcome.reason,
-            retry_at=retry_at,
-            **common,
-        ):
-            deliveries.add_metric(
-                conn, row.ws, row.delivery_id, "attempted", now, data={"reason": outcome.reason}
-            )
-        return
+        return deliveries.Finish(
+            row, deliveries.QUEUED, now, "attempted", {"reason": outcome.reason},
+            failure=outcome.reason, retry_at=now + BACKOFF[row.attempts - 1], **common,
+        )  # fmt: skip
     assert outcome is not None
     bounced = isinstance(outcome, Permanent) and outcome.bounced
     state = deliveries.BOUNCED if bounced else deliveries.FAILED
-    if deliveries.finish(conn, row, state=state, now=now, failure=outcome.reason, **common):
-        deliveries.add_metric(
-            conn, row.ws, row.delivery_id, state, now, data={"reason": outcome.reason}
-        )
-        if bounced:
-            for address in split_addresses(result.content.get("to") or ""):
-                deliveries.suppress_address(
-                    conn, row.ws, parseaddr(address)[1], "bounced", row.delivery_id, now
-                )
+    return deliveries.Finish(
+        row, state, now, state, {"reason": outcome.reason}, failure=outcome.reason, **common
+    )
