@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import sqlalchemy as sa
+
 from patron.domain import clock, ids
 from patron.store import deliveries, workspaces
 from patron.store.database import Database
@@ -22,7 +24,10 @@ def test_finish_all_keeps_the_fencing_token(database: Database) -> None:
 
     database.write_sync(queue)
     second = int(time.time())
-    due = deliveries.due_filter(second + 10, {})
+    # Only this workspace's: the PostgreSQL database is shared with other tests.
+    due = sa.and_(
+        deliveries.due_filter(second + 10, {}), deliveries.deliveries.c.workspace_id == ws
+    )
     rows = database.write_sync(
         lambda c: deliveries.claim(c, due, 10, second, 60, skip_locked=False)
     )
