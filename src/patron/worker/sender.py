@@ -2,11 +2,12 @@
 
 Each pass claims a batch of queued deliveries whose time has come (by the workspace's clock)
 under a lease with a fencing token (``SKIP LOCKED`` on PostgreSQL, so several processes share
-the queue), reads what rendering needs, composes every message, sends them, and records the
-outcomes in one transaction. A transient failure (SMTP 4xx, a dropped connection) puts the
-delivery back with a backoff for about an hour in all; then it fails. A worker that dies
-mid-send leaves its lease to run out, and the delivery is sent again (at least once; the
-Message-ID stays the same, so receivers can tell).
+the queue), reads what rendering needs once for the batch, hands each message to the provider
+as soon as it is composed (over several SMTP connections), and records the outcomes in one
+transaction. A transient failure (SMTP 4xx, a dropped connection) puts the delivery back with
+a backoff for about an hour in all; then it fails. A worker that dies mid-send leaves its
+lease to run out, and the delivery is sent again (at least once; the Message-ID stays the
+same, so receivers can tell).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -70,8 +71,11 @@ class SenderWorker(Loop):
         self.links_base = links_base
         self.default_from = default_from
         self.rate = rate
-        self.batch = batch
+        self.batch = max(1, batch)
         self.lease = lease
+        # Claims start this small (a few per SMTP connection) and grow while the queue is deep.
+        self._least = min(self.batch, 2 * getattr(provider, "connections", 1))
+        self._want = self._least
         self.renderer = Renderer()
         self.message_id_domain = parseaddr(default_from)[1].rpartition("@")[2] or "patron.local"
 
@@ -108,27 +112,52 @@ class SenderWorker(Loop):
     async def run_once(self) -> None:
         """Send everything due now, a batch at a time."""
         while not self._stopping:
-            sent = await self.send_due()
-            if sent < self.batch:
+            wanted = self._want
+            claimed = await self.send_due()
+            if claimed < wanted:
                 return
 
     async def send_due(self) -> int:
-        """One batch: claim, compose, send, record. Returns how many were claimed."""
+        """One batch: claim, compose, send, record. Returns how many were claimed.
+
+        Each message is handed to the provider as soon as it is composed (the provider sends
+        several at once), not after the whole batch; outcomes are recorded together at the
+        end. The batch adapts: it starts small, doubles (up to ``batch``) while claims come
+        back full, and shrinks to twice what the last claim found, so that a lone message
+        waits for no others."""
         second = int(time.time())
         due = deliveries.due_filter(second, clock.virtual_nows())
         # A read first: most passes find nothing, and a read costs no turn of the writer.
         if not await self.db.read(lambda c: deliveries.any_due(c, due)):
             return 0
-        rows = await self.db.write(lambda c: self._claim(c, second))
+        want = self._want
+        rows = await self.db.write(lambda c: self._claim(c, second, want))
+        self._want = min(self.batch, max(self._least, 2 * len(rows)))
         if not rows:
             return 0
-        work = await self.db.read(lambda c: self._compose_all(c, rows))
-        await asyncio.gather(*(self._send(w) for w in work))
+        loop = asyncio.get_running_loop()
+        sends: dict[int, asyncio.Task[None]] = {}
+
+        def start(w: _Work) -> None:  # on the event loop
+            if w.row.pk not in sends:
+                sends[w.row.pk] = loop.create_task(self._send(w))
+
+        def composed(w: _Work) -> None:  # on the read thread
+            if isinstance(w.result, Composed):
+                loop.call_soon_threadsafe(start, w)
+
+        work = await self.db.read(lambda c: self._compose_all(c, rows, composed))
+        for w in work:  # each already started by its callback, which ran before this
+            if isinstance(w.result, Composed):
+                start(w)
+        await asyncio.gather(*sends.values())
         await self.db.write(lambda c: self._record(c, work, second))
         return len(rows)
 
-    def _claim(self, conn: Connection, second: int) -> list[deliveries.Row]:
-        want = self.batch
+    def _claim(
+        self, conn: Connection, second: int, want: int | None = None
+    ) -> list[deliveries.Row]:
+        want = self.batch if want is None else want
         if self.rate > 0:
             want = deliveries.take_send_window(conn, self.provider.name, second, want, self.rate)
             if want == 0:
@@ -141,9 +170,19 @@ class SenderWorker(Loop):
             deliveries.return_window(conn, self.provider.name, second, want - len(rows))
         return rows
 
-    def _compose_all(self, conn: Connection, rows: Sequence[deliveries.Row]) -> list[_Work]:
+    def _compose_all(
+        self,
+        conn: Connection,
+        rows: Sequence[deliveries.Row],
+        composed: Callable[[_Work], None] = lambda w: None,
+    ) -> list[_Work]:
         batch = _Batch(conn, rows)
-        return [_Work(row, self._compose(batch, row)) for row in rows]
+        work = []
+        for row in rows:
+            w = _Work(row, self._compose(batch, row))
+            composed(w)
+            work.append(w)
+        return work
 
     def _compose(self, batch: _Batch, row: deliveries.Row) -> Composed | Refused:
         try:
