@@ -71,27 +71,31 @@ class NewDelivery:
     forgotten: bool = False
 
 
+_QUEUE = Prepared(deliveries.insert(), json=("payload",))
+
+
 def queue(conn: Connection, ws: int, new: NewDelivery, now: int) -> None:
     """Store a delivery to be sent at ``send_at`` (or held as a draft), with its ``created``
     (and ``drafted``) metric."""
-    conn.execute(
-        deliveries.insert().values(
-            workspace_id=ws,
-            delivery_id=new.delivery_id,
-            person_pk=new.person_pk,
-            channel=new.channel,
-            origin=new.origin,
-            template_id=new.template_id,
-            recipient=new.recipient,
-            state=DRAFT if new.draft else QUEUED,
-            send_at=new.send_at,
-            attempts=0,
-            forgotten=new.forgotten,
-            request_key=new.request_key,
-            payload=new.payload,
-            created_at=now,
-            updated_at=now,
-        )
+    _QUEUE.run(
+        conn,
+        {
+            "workspace_id": ws,
+            "delivery_id": new.delivery_id,
+            "person_pk": new.person_pk,
+            "channel": new.channel,
+            "origin": new.origin,
+            "template_id": new.template_id,
+            "recipient": new.recipient,
+            "state": DRAFT if new.draft else QUEUED,
+            "send_at": new.send_at,
+            "attempts": 0,
+            "forgotten": new.forgotten,
+            "request_key": new.request_key,
+            "payload": new.payload,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     if new.draft:
         add_metric(conn, ws, new.delivery_id, "drafted", now)
