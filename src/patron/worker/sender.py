@@ -2,12 +2,14 @@
 
 Each pass claims a batch of queued deliveries whose time has come (by the workspace's clock)
 under a lease with a fencing token (``SKIP LOCKED`` on PostgreSQL, so several processes share
-the queue), reads what rendering needs once for the batch, hands each message to the provider
-as soon as it is composed (over several SMTP connections), and records the outcomes in one
-transaction. A transient failure (SMTP 4xx, a dropped connection) puts the delivery back with
-a backoff for about an hour in all; then it fails. A worker that dies mid-send leaves its
-lease to run out, and the delivery is sent again (at least once; the Message-ID stays the
-same, so receivers can tell).
+the queue), reads what rendering needs once for the batch, composes on the event loop (a
+message at a time, the loop serving requests and SMTP in between: a composing thread would
+make the loop wait for the interpreter lock at each of its SMTP round trips), hands each
+message to the provider as soon as it is composed (over several SMTP connections), and
+records the outcomes in one transaction. A transient failure (SMTP 4xx, a dropped
+connection) puts the delivery back with a backoff for about an hour in all; then it fails. A
+worker that dies mid-send leaves its lease to run out, and the delivery is sent again (at
+least once; the Message-ID stays the same, so receivers can tell).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -28,7 +30,7 @@ from patron.domain import clock
 from patron.domain.definitions import Topic, Transactional
 from patron.domain.email_compose import Composed, Job, Recipient, Refused, compose
 from patron.domain.email_message import split_addresses
-from patron.domain.identifiers import Identifier
+from patron.domain.identifiers import Identifier, email_key
 from patron.domain.liquid import Renderer
 from patron.settings import Settings
 from patron.store import definitions, deliveries, people, workspaces
@@ -135,22 +137,30 @@ class SenderWorker(Loop):
         self._want = min(self.batch, max(self._least, 2 * len(rows)))
         if not rows:
             return 0
-        loop = asyncio.get_running_loop()
-        sends: dict[int, asyncio.Task[None]] = {}
-
-        def start(w: _Work) -> None:  # on the event loop
-            if w.row.pk not in sends:
-                sends[w.row.pk] = loop.create_task(self._send(w))
-
-        def composed(w: _Work) -> None:  # on the read thread
+        batch = await self.db.read(lambda c: _Batch(c, rows))
+        work: list[_Work] = []
+        sends: list[asyncio.Task[None]] = []
+        held: list[_Work] = []  # for workspaces with suppressed addresses: checked first
+        for row in rows:
+            w = _Work(row, self._compose(batch, row))
+            work.append(w)
             if isinstance(w.result, Composed):
-                loop.call_soon_threadsafe(start, w)
-
-        work = await self.db.read(lambda c: self._compose_all(c, rows, composed))
-        for w in work:  # each already started by its callback, which ran before this
-            if isinstance(w.result, Composed):
-                start(w)
-        await asyncio.gather(*sends.values())
+                if batch.addresses_suppressed(row.ws):
+                    held.append(w)
+                else:
+                    sends.append(asyncio.create_task(self._send(w)))
+            await asyncio.sleep(0)  # the event loop serves requests and SMTP between messages
+        if held:
+            blocked = await self.db.read(lambda c: _blocked_addresses(c, held))
+            for w in held:
+                if w.row.pk in blocked:
+                    w.result = Refused(
+                        "undeliverable",
+                        f"{blocked[w.row.pk]} is suppressed after a hard bounce or a spam report",
+                    )
+                else:
+                    sends.append(asyncio.create_task(self._send(w)))
+        await asyncio.gather(*sends)
         await self.db.write(lambda c: self._record(c, work, second))
         return len(rows)
 
@@ -170,31 +180,9 @@ class SenderWorker(Loop):
             deliveries.return_window(conn, self.provider.name, second, want - len(rows))
         return rows
 
-    def _compose_all(
-        self,
-        conn: Connection,
-        rows: Sequence[deliveries.Row],
-        composed: Callable[[_Work], None] = lambda w: None,
-    ) -> list[_Work]:
-        batch = _Batch(conn, rows)
-        work = []
-        for row in rows:
-            w = _Work(row, self._compose(batch, row))
-            composed(w)
-            work.append(w)
-        return work
-
     def _compose(self, batch: _Batch, row: deliveries.Row) -> Composed | Refused:
         try:
-            result = compose(self._job(batch, row), self.renderer)
-            if isinstance(result, Composed):
-                blocked = batch.suppressed_addresses(row.ws, result.recipients)
-                if blocked:
-                    return Refused(
-                        "undeliverable",
-                        f"{blocked[0]} is suppressed after a hard bounce or a spam report",
-                    )
-            return result
+            return compose(self._job(batch, row), self.renderer)
         except Exception as exc:  # a bug must fail one delivery, not the whole batch
             log.exception("composing delivery %s failed", row.delivery_id)
             return Refused("failed", f"internal error while composing the message: {exc}")
@@ -257,12 +245,12 @@ class SenderWorker(Loop):
 
 
 class _Batch:
-    """What the messages of one claimed batch share, read once in the batch's transaction:
-    templates, topics and signing secrets by workspace, the people, and their suppressions
-    (one query per workspace for all of them)."""
+    """What the messages of one claimed batch need from the database, read in one read
+    transaction before any is composed (composing then does no I/O): templates, topics and
+    signing secrets by workspace, the people, their suppressions (one query per workspace
+    for all of them), and whether each workspace has suppressed addresses at all."""
 
     def __init__(self, conn: Connection, rows: Sequence[deliveries.Row]) -> None:
-        self.conn = conn
         wanted: dict[int, set[int]] = {}
         for row in rows:
             if row.template_id is not None:
@@ -272,8 +260,10 @@ class _Batch:
             for ws, ids in wanted.items()
             for message_id, stored in definitions.transactional_by_ids(conn, ws, list(ids)).items()
         }
-        self._topics: dict[int, dict[int, Topic]] = {}
-        self._secrets: dict[int, bytes] = {}
+        spaces = {row.ws for row in rows}
+        with_topics = {ws for (ws, _), t in self._templates.items() if t.options.get("topic")}
+        self._topics = {ws: {t.id: t for t in definitions.topics(conn, ws)} for ws in with_topics}
+        self._secrets = {ws: workspaces.secret_of(conn, ws) for ws in spaces}
         self._people = {
             row.person_pk: people.get(conn, row.person_pk)
             for row in rows
@@ -284,19 +274,15 @@ class _Batch:
             if row.person_pk is not None:
                 idents.setdefault(row.ws, []).extend(_identifiers(self._people[row.person_pk]))
         self._blocked = {ws: suppressed_among(conn, ws, found) for ws, found in idents.items()}
-        self._addresses_blocked: dict[int, bool] = {}
+        self._suppressing = {ws for ws in spaces if deliveries.any_email_suppression(conn, ws)}
 
     def template(self, ws: int, message_id: int | None) -> Transactional | None:
         return None if message_id is None else self._templates.get((ws, message_id))
 
     def topic(self, ws: int, topic_id: int) -> Topic | None:
-        if ws not in self._topics:
-            self._topics[ws] = {t.id: t for t in definitions.topics(self.conn, ws)}
-        return self._topics[ws].get(topic_id)
+        return self._topics.get(ws, {}).get(topic_id)
 
     def secret(self, ws: int) -> bytes:
-        if ws not in self._secrets:
-            self._secrets[ws] = workspaces.secret_of(self.conn, ws)
         return self._secrets[ws]
 
     def recipient(self, row: deliveries.Row) -> Recipient | None:
@@ -312,14 +298,30 @@ class _Batch:
             suppressed=any((i.kind, i.key) in blocked for i in _identifiers(person)),
         )
 
-    def suppressed_addresses(self, ws: int, addresses: list[str]) -> list[str]:
-        """Those of ``addresses`` that no email may go to; no query at all while the
-        workspace has no suppressed address."""
-        if ws not in self._addresses_blocked:
-            self._addresses_blocked[ws] = deliveries.any_email_suppression(self.conn, ws)
-        if not self._addresses_blocked[ws]:
-            return []
-        return deliveries.suppressed_addresses(self.conn, ws, addresses)
+    def addresses_suppressed(self, ws: int) -> bool:
+        """Whether the workspace has any suppressed address (most have none): its messages'
+        recipients are then checked before they are sent."""
+        return ws in self._suppressing
+
+
+def _blocked_addresses(conn: Connection, held: Sequence[_Work]) -> dict[int, str]:
+    """For each delivery (by pk) one of its recipients that no email may go to, if any: one
+    query per workspace for the whole batch."""
+    by_ws: dict[int, list[_Work]] = {}
+    for w in held:
+        by_ws.setdefault(w.row.ws, []).append(w)
+    found: dict[int, str] = {}
+    for ws, items in by_ws.items():
+        addresses = [
+            a for w in items if isinstance(w.result, Composed) for a in w.result.recipients
+        ]
+        blocked = {email_key(a) for a in deliveries.suppressed_addresses(conn, ws, addresses)}
+        for w in items:
+            assert isinstance(w.result, Composed)
+            hit = next((a for a in w.result.recipients if email_key(a) in blocked), None)
+            if hit is not None:
+                found[w.row.pk] = hit
+    return found
 
 
 def _identifiers(person: people.Person) -> list[Identifier]:
