@@ -8,6 +8,9 @@ Usage: python benchmarks/identify.py [--duration 10] [--connections 32]
    wrk is missing), closed loop, for requests/s and p50/p99.
 3. Drives Patron at a fixed 1,000 requests/s for the p99 target, reads its peak RSS, and
    counts stored people to confirm every acknowledged write is there.
+4. Samples the size of Patron's SQLite write-ahead log (``patron.db-wal``) every 50 ms
+   throughout, and reports its peak (bounded by PATRON_SQLITE_WAL_LIMIT, 64 MB by default) and
+   its size after shutdown (none: it is checkpointed and removed).
 Prints a table and the ratio Patron/floor.
 """
 
@@ -27,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -168,6 +172,29 @@ def start(cmd: list[str], ready_url: str) -> subprocess.Popen[bytes]:
     return proc
 
 
+class FileSizePeak:
+    """Samples a file's size every ``interval`` seconds on a thread; ``peak`` in bytes."""
+
+    def __init__(self, path: Path, interval: float = 0.05) -> None:
+        self.path = path
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.peak = max(self.peak, self.path.stat().st_size)
+            except FileNotFoundError:
+                pass
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
@@ -198,6 +225,7 @@ def main() -> None:
             patron_base + "/healthz",
         )  # fmt: skip
         procs.append(patron)
+        wal = FileSizePeak(work / "patron.db-wal")
         creds = json.loads(creds_file.read_text())
         auth = base64.b64encode(f"{creds['site_id']}:{creds['track_api_key']}".encode()).decode()
         idle_rss = rss_now_mb(patron.pid)
@@ -217,7 +245,11 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
             proc.wait()
+    wal_peak_mb = wal.stop() / 1024 / 1024
+    wal_path = work / "patron.db-wal"
+    wal_after_mb = wal_path.stat().st_size / 1024 / 1024 if wal_path.exists() else 0.0
     people = count_rows(work / "patron.db", "SELECT count(*) FROM people")
+    db_mb = (work / "patron.db").stat().st_size / 1024 / 1024
     shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n{'run':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'RSS MB':>8}")
@@ -236,6 +268,10 @@ def main() -> None:
         f"{results['patron@1k/s']['rss_mb']:.1f} MB (target < 150 MB)"
     )
     print(f"People stored: {people} (ids drawn from a pool of 100,000)")
+    print(
+        f"SQLite WAL: peak {wal_peak_mb:.1f} MB under load (limit 64 MB), "
+        f"{wal_after_mb:.1f} MB after shutdown, beside a {db_mb:.1f} MB database"
+    )
     floor_rps, at_1k = results["floor"]["rps"], results["patron@1k/s"]
     emit(
         args.json,
@@ -249,6 +285,9 @@ def main() -> None:
             row("identify", "Patron RSS idle", idle_rss, "MB", target="< 80 MB"),
             row("identify", "Patron RSS peak under load", at_1k["rss_mb"], "MB",
                 target="< 150 MB"),
+            row("identify", "SQLite WAL peak under load", wal_peak_mb, "MB",
+                target="about 64 MB (PATRON_SQLITE_WAL_LIMIT)"),
+            row("identify", "SQLite WAL after shutdown", wal_after_mb, "MB", target="0 MB"),
         ],
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from patron.api import (
+    app_campaigns,
     app_customers,
     app_exports,
     app_messages,
@@ -39,10 +40,22 @@ from patron.settings import Settings
 from patron.store import clocks
 from patron.store.database import Database
 from patron.worker.exports import ExportWorker
+from patron.worker.journeys import JourneyWorker
 from patron.worker.segments import SegmentWorker
 from patron.worker.sender import SenderWorker
 
 log = logging.getLogger("patron")
+
+
+def open_database(settings: Settings) -> Database:
+    """The database as the settings configure it."""
+    return Database(
+        settings.database_url,
+        writer_threads=settings.writer_threads,
+        read_pool_size=settings.read_pool_size,
+        write_batch_size=settings.write_batch_size,
+        sqlite_wal_limit=settings.sqlite_wal_limit * 1024 * 1024,
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -63,19 +76,23 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_meta("Internal server error", 500)
 
 
-def create_app(settings: Settings, db: Database | None = None) -> Starlette:
-    """Assemble Patron's app. Without ``db`` it opens (and later closes) its own."""
-    own_db = db is None
-    database = db or Database(
-        settings.database_url,
-        writer_threads=settings.writer_threads,
-        read_pool_size=settings.read_pool_size,
-        write_batch_size=settings.write_batch_size,
-    )
+def create_app(
+    settings: Settings, db: Database | None = None, *, close_db: bool = False
+) -> Starlette:
+    """Assemble Patron's app. Without ``db`` it opens (and later closes) its own; with
+    ``close_db`` it closes the one it was given when it shuts down."""
+    own_db = db is None or close_db
+    database = db or open_database(settings)
 
     worker = SegmentWorker.from_settings(database, settings) if settings.segment_worker else None
     exporter = ExportWorker.from_settings(database, settings) if settings.export_worker else None
     sender = SenderWorker.from_settings(database, settings) if settings.sender_worker else None
+    journeys = JourneyWorker.from_settings(database, settings) if settings.journey_worker else None
+    pokes = [w.poke for w in (worker, journeys) if w is not None]
+
+    def after_commit() -> None:
+        for poke in pokes:
+            poke()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,7 +100,11 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             clock.install(await database.read(clocks.load_all))
         if worker is not None:
             worker.start()
-            database.after_commit = worker.poke
+        if journeys is not None:
+            await journeys.prepare()
+            journeys.start()
+        if pokes:
+            database.after_commit = after_commit
         if exporter is not None:
             exporter.start()
         if sender is not None:
@@ -91,12 +112,14 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         try:
             yield
         finally:
+            database.after_commit = None
+            if journeys is not None:
+                await journeys.stop()
             if sender is not None:
                 await sender.stop()
             if exporter is not None:
                 await exporter.stop()
             if worker is not None:
-                database.after_commit = None
                 await worker.stop()
             if own_db:
                 database.close()
@@ -117,6 +140,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *app_exports.routes,
             *app_send.routes,
             *app_messages.routes,
+            *app_campaigns.routes,
             *tracking.routes,
             *pipelines.routes,
             *(control_plane.routes if settings.dev else []),
@@ -134,6 +158,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         segment_worker=worker,
         export_worker=exporter,
         sender=sender,
+        journeys=journeys,
     )
     return app
 

@@ -106,7 +106,7 @@ def serve(
     """Migrate the database if needed and serve every API on one port."""
     import uvicorn
 
-    from patron.app import create_app
+    from patron.app import create_app, open_database
 
     settings = Settings.from_env(
         host=host,
@@ -120,12 +120,7 @@ def serve(
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     prepare(settings.database_url)
-    db = Database(
-        settings.database_url,
-        writer_threads=settings.writer_threads,
-        read_pool_size=settings.read_pool_size,
-        write_batch_size=settings.write_batch_size,
-    )
+    db = open_database(settings)
     creds = _default_credentials(db, credentials_file)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     tls_options: dict[str, str] = {}
@@ -138,7 +133,9 @@ def serve(
         ca_bundle = files.ca_bundle.resolve()
     base = f"{'https' if https else 'http'}://{shown_host}:{port}"
     _print_banner(base, creds, db, settings, ca_bundle)
-    app = create_app(settings, db)
+    # The app closes the database as it shuts down: uvicorn re-raises the SIGTERM it caught
+    # once it has shut down, which ends the process before the ``finally`` below runs.
+    app = create_app(settings, db, close_db=True)
     _quiet_gc()
     try:
         uvicorn.run(
@@ -158,10 +155,12 @@ def serve(
 @database_option
 @log_level_option
 def worker(database_url: str, log_level: str) -> None:
-    """Run the background workers (segments, exports, the sender) without serving HTTP.
+    """Run the background workers (segments, exports, journeys, the sender) without serving
+    HTTP.
 
     For deployments of several processes on PostgreSQL: run `patron serve` with
-    PATRON_SEGMENT_WORKER=0, PATRON_EXPORT_WORKER=0 and PATRON_SENDER_WORKER=0, and one or
+    PATRON_SEGMENT_WORKER=0, PATRON_EXPORT_WORKER=0, PATRON_JOURNEY_WORKER=0 and
+    PATRON_SENDER_WORKER=0, and one or
     more `patron worker`s.
     Workers in other processes see new writes on their next tick (PATRON_SEGMENT_TICK).
     """
@@ -169,18 +168,24 @@ def worker(database_url: str, log_level: str) -> None:
     import signal
 
     from patron.worker.exports import ExportWorker
+    from patron.worker.journeys import JourneyWorker
     from patron.worker.segments import SegmentWorker
     from patron.worker.sender import SenderWorker
 
     settings = Settings.from_env(database_url=database_url, log_level=log_level)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     prepare(settings.database_url)
-    db = Database(settings.database_url, read_pool_size=settings.read_pool_size)
+    db = Database(
+        settings.database_url,
+        read_pool_size=settings.read_pool_size,
+        sqlite_wal_limit=settings.sqlite_wal_limit * 1024 * 1024,
+    )
 
     async def run() -> None:
         segment_worker = SegmentWorker.from_settings(db, settings)
         export_worker = ExportWorker.from_settings(db, settings)
         sender = SenderWorker.from_settings(db, settings)
+        journeys = JourneyWorker.from_settings(db, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -188,14 +193,23 @@ def worker(database_url: str, log_level: str) -> None:
         segment_worker.start()
         export_worker.start()
         sender.start()
-        db.after_commit = segment_worker.poke
+        await journeys.prepare()
+        journeys.start()
+
+        def after_commit() -> None:
+            segment_worker.poke()
+            journeys.poke()
+
+        db.after_commit = after_commit
         click.echo(
-            f"Patron worker on {db.url.split('@')[-1]}: segments, exports and sending", err=True
+            f"Patron worker on {db.url.split('@')[-1]}: segments, exports, journeys and sending",
+            err=True,
         )
         await stop.wait()
         db.after_commit = None
         await segment_worker.stop()
         await export_worker.stop()
+        await journeys.stop()
         await sender.stop()
 
     try:

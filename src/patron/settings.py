@@ -32,6 +32,11 @@ class Settings:
         0, "Writer threads; 0 means 1 on SQLite and 4 on PostgreSQL (SQLite allows one writer)."
     )
     read_pool_size: int = _setting(4, "Threads (and connections) serving reads.")
+    sqlite_wal_limit: int = _setting(
+        64,
+        "SQLite: megabytes the write-ahead log may grow to before the writer restarts it with a "
+        "checkpoint; the file is kept at about this size.",
+    )
     max_body_bytes: int = _setting(
         1_048_576, "Largest request body accepted, in bytes; larger bodies get 400."
     )
@@ -72,6 +77,9 @@ class Settings:
         900, "Seconds an export's signed download link works (GET /v1/exports/{id}/download)."
     )
 
+    journey_worker: bool = _setting(
+        True, "Run the journey worker in this process (campaign entries, steps and timers)."
+    )
     sender_worker: bool = _setting(
         True, "Run the sender in this process (renders due deliveries and hands them over)."
     )

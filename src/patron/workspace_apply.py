@@ -18,14 +18,16 @@ from sqlalchemy.engine import Connection
 
 from patron.api.app_segments import Definition
 from patron.domain import clock
+from patron.domain.campaigns import Campaign, parse_campaigns, segment_refs
 from patron.domain.definitions import Topic, Transactional, parse_topics, parse_transactional
 from patron.domain.errors import InvalidInput
+from patron.store import campaigns as campaign_store
 from patron.store import definitions, segments
 from patron.yaml_files import YamlError, expand_env, load_yaml
 
-SECTIONS = ("segments", "subscription_topics", "transactional")
+SECTIONS = ("segments", "subscription_topics", "transactional", "campaigns")
 # Sections Customer.io workspaces have that later versions of Patron apply.
-NOT_YET = ("reporting_webhooks", "campaigns", "broadcasts", "newsletters", "snippets", "senders")
+NOT_YET = ("reporting_webhooks", "broadcasts", "newsletters", "snippets", "senders")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Document:
     segments: list[Definition] | None = None
     topics: list[Topic] | None = None
     transactional: list[Transactional] | None = None
+    campaigns: list[Campaign] | None = None
 
 
 def read_text(text: str, environ: dict[str, str] | None = None) -> Any:
@@ -95,7 +98,17 @@ def parse(raw: Any) -> Document:
     transactional = None
     if raw.get("transactional") is not None:
         transactional = parse_transactional(raw["transactional"])
-    return Document(specs, topics, transactional)
+    found = None
+    if raw.get("campaigns") is not None:
+        found = parse_campaigns(raw["campaigns"])
+        for campaign in found:
+            webhooks = [n.id for n in campaign.program.nodes.values() if n.type == "webhook"]
+            if webhooks:
+                raise InvalidInput(
+                    f"campaign {campaign.id}: webhook actions (action {webhooks[0]}) are not "
+                    "supported by this version of Patron"
+                )
+    return Document(specs, topics, transactional, found)
 
 
 def apply(
@@ -118,6 +131,67 @@ def apply(
         outcomes += _apply_transactional(conn, ws, doc.transactional, prune, dry_run, now)
     if doc.segments is not None:
         outcomes += apply_segments(conn, ws, doc.segments, prune=prune, dry_run=dry_run)
+    if doc.campaigns is not None:
+        # Conditions may name segments: now that the segments exist, name them by id.
+        resolved = parse_campaigns(
+            [c.source for c in doc.campaigns],
+            lambda name: _segment_id(conn, ws, name, "campaign condition"),
+        )
+        outcomes += _apply_campaigns(conn, ws, resolved, prune, dry_run, now)
+    return outcomes
+
+
+def _segment_id(conn: Connection, ws: int, ref: int | str, where: str) -> int:
+    """A segment named by id or by name, which must exist."""
+    if isinstance(ref, int):
+        if segments.get(conn, ws, ref) is None:
+            raise InvalidInput(f"{where}: segment {ref} does not exist")
+        return ref
+    named = segments.by_name(conn, ws, ref)
+    if len(named) != 1:
+        raise InvalidInput(
+            f"{where}: {'no' if not named else len(named)} segment(s) called {ref!r}"
+        )
+    return named[0].id
+
+
+def _trigger_key(conn: Connection, ws: int, campaign: Campaign) -> str | None:
+    trigger = campaign.trigger
+    for where, ref in segment_refs(campaign):
+        _segment_id(conn, ws, ref, f"campaign {campaign.id} {where}")
+    if trigger.kind == "event":
+        return trigger.event
+    if trigger.kind == "attribute_change":
+        return trigger.attribute
+    if trigger.kind == "segment":
+        assert trigger.segment is not None
+        return str(_segment_id(conn, ws, trigger.segment, f"campaign {campaign.id} trigger"))
+    return None
+
+
+def _apply_campaigns(
+    conn: Connection, ws: int, wanted: list[Campaign], prune: bool, dry_run: bool, now: int
+) -> list[Outcome]:
+    existing = {s.campaign.id: s for s in campaign_store.all_of(conn, ws)}
+    outcomes = []
+    for campaign in wanted:
+        key = _trigger_key(conn, ws, campaign)
+        before = existing.get(campaign.id)
+        if dry_run:
+            same = (
+                before is not None
+                and before.campaign.fingerprint() == campaign.fingerprint()
+                and before.trigger_key == key
+            )
+            action = "created" if before is None else "unchanged" if same else "updated"
+        else:
+            action = campaign_store.put(conn, ws, campaign, key, now)
+        outcomes.append(Outcome("campaigns", campaign.id, campaign.name, action))
+    if prune:
+        for gone in sorted(set(existing) - {c.id for c in wanted}):
+            if not dry_run:
+                campaign_store.delete(conn, ws, gone)
+            outcomes.append(Outcome("campaigns", gone, existing[gone].campaign.name, "deleted"))
     return outcomes
 
 

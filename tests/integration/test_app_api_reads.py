@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx2 as httpx
+
 from support import Api
 
 
@@ -90,3 +92,43 @@ def test_non_ascii_digits_are_not_numbers(api: Api) -> None:
     for limit in ("²", "٣", "1 0", "-1"):
         response = api.app("GET", "/v1/activities", params={"limit": limit})
         assert response.status_code == 400, limit
+
+
+BIG = 123456789012345678901234567890
+PAST_INT64 = -9223372036854775809
+PAST_UINT64 = 18446744073709551616
+
+
+def test_integers_past_64_bits_keep_every_digit(api: Api) -> None:
+    """orjson reads integers past 64 bits as floats (and cannot write them): every path keeps
+    the number as sent, to the App API's strings and to activity data."""
+    attrs = {"big": BIG, "low": PAST_INT64, "high": PAST_UINT64, "nested": {"n": [BIG]}}
+    api.identify("v1", **attrs)
+    v2 = {"type": "person", "identifiers": {"id": "v2"}, "action": "identify", "attributes": attrs}
+    assert api.track("POST", "/api/v2/entity", v2).status_code == 200
+    body = b'{"userId":"p1","traits":{"big":%d,"low":%d,"high":%d,"nested":{"n":[%d]}}}' % (
+        BIG,
+        PAST_INT64,
+        PAST_UINT64,
+        BIG,
+    )
+    assert api.creds.pipelines_write_key is not None
+    pipelines = api.http.post(
+        "/v1/identify",
+        content=body,
+        auth=httpx.BasicAuth(api.creds.pipelines_write_key, ""),
+        headers={"Content-Type": "application/json"},
+    )
+    assert pipelines.status_code == 200, pipelines.text
+    for person in ("v1", "v2", "p1"):
+        customer = api.person(person)
+        assert customer is not None
+        shown = customer["attributes"]
+        assert shown["big"] == "123456789012345678901234567890", person
+        assert shown["low"] == "-9223372036854775809", person
+        assert shown["high"] == "18446744073709551616", person
+        assert shown["nested"] == '{"n":[123456789012345678901234567890]}', person
+    event = {"name": "paid", "data": {"amount": BIG}}
+    assert api.track("POST", "/api/v1/customers/v1/events", event).status_code == 200
+    [paid] = api.activities("v1", type="event")
+    assert paid["data"] == {"amount": BIG}

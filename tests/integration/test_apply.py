@@ -130,7 +130,7 @@ def test_http_apply_takes_yaml_and_json(dev: Api) -> None:
 
 def test_bad_documents_are_refused_whole(dev: Api) -> None:
     cases = [
-        ({"campaigns": []}, "not supported"),
+        ({"newsletters": []}, "not supported"),
         ({"nonsense": 1}, "unknown section"),
         ({"transactional": [{"id": 1}]}, "name is required"),
         ({"transactional": [{"id": 1, "name": "a", "bogus": 1}]}, "'bogus' is not a field"),
@@ -144,7 +144,7 @@ def test_bad_documents_are_refused_whole(dev: Api) -> None:
         assert response.status_code == 400, (doc, response.text)
         assert error in response.json()["meta"]["error"], (doc, response.text)
     # One bad entry: nothing of the document was applied.
-    mixed = {"subscription_topics": [{"id": 5, "name": "ok"}], "campaigns": []}
+    mixed = {"subscription_topics": [{"id": 5, "name": "ok"}], "newsletters": []}
     assert dev.app("POST", "/__patron/apply", mixed).status_code == 400
     assert (
         dev.app(

@@ -69,3 +69,24 @@ def test_prune_keeps_unread_and_recent_changes(fresh: Database) -> None:
     fresh.write_sync(lambda c: changes.cursor(c, "late", 0))
     assert fresh.write_sync(lambda c: changes.prune(c, 10_000)) == 0
     assert remaining(fresh) == [5000]
+
+
+def test_a_consumer_reads_changes_written_after_pruning_the_whole_log(fresh: Database) -> None:
+    """On SQLite a new row is numbered one past the highest remaining ``seq``: once the
+    newest rows are pruned their numbers come again, and the cursor must not be above them."""
+    ws = fresh.write_sync(lambda c: workspaces.create(c, "w")).workspace_id
+    for created in (100, 200, 300):
+        fresh.write_sync(lambda c, at=created: changes.log(c, ws, None, "identify", at))  # type: ignore[misc]
+
+    def read_all(conn: sa.Connection) -> list[int]:
+        batch = changes.read(conn, changes.cursor(conn, "reader", 0), 10)
+        if batch:
+            changes.advance(conn, "reader", (batch[-1].txid, batch[-1].seq), 0)
+        return [c.seq for c in batch]
+
+    assert len(fresh.write_sync(read_all)) == 3
+    assert fresh.write_sync(lambda c: changes.prune(c, 1000)) == 3
+    assert remaining(fresh) == []
+    fresh.write_sync(lambda c: changes.log(c, ws, None, "identify", 2000))
+    assert len(fresh.write_sync(read_all)) == 1
+    assert fresh.read_sync(lambda c: changes.behind(c, "reader")) is False

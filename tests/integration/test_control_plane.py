@@ -3,13 +3,21 @@ and enforced rate limits, on both databases, through the real app."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from live import LiveServer
+from patron.store import exports, schema, segments, snapshots, workspaces
 from patron.store.database import Database
-from support import Api, in_process, new_workspace
+from support import Api, in_process, new_workspace, scratch_postgres
 
 
 def control(api: Api, method: str, path: str, body: Any = None, **kw: Any) -> Any:
@@ -123,6 +131,99 @@ def test_snapshot_and_restore_round_trip(dev: Api, other: Api) -> None:
     assert all(other.person(f"o{n}") is not None for n in range(5))
     dev.identify("u10")
     assert dev.person("u10") is not None and dev.person("u1") == before
+
+
+def _pro_segment(api: Api) -> int:
+    condition = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+    body = {"segment": {"name": "pro", "conditions": condition}}
+    response = api.app("POST", "/v1/segments", body)
+    assert response.status_code == 200, response.text
+    segment_id: int = response.json()["segment"]["id"]
+    return segment_id
+
+
+def _settled_members(api: Api, segment_id: int) -> list[str]:
+    assert control(api, "POST", "settle", {"timeout": 20}) == {"settled": True}
+    response = api.app("GET", f"/v1/segments/{segment_id}/membership", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    return sorted(response.json()["ids"])
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live_dev(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """The default workspace of a real ``patron serve --dev`` (uvicorn, its workers running)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'patron.db'}"
+        else:
+            url = stack.enter_context(scratch_postgres("patron_restore"))
+        server = LiveServer(url, tmp_path, args=("--dev",))
+        stack.callback(server.stop)
+        http = stack.enter_context(httpx.Client(base_url=server.base, timeout=30))
+        fields = workspaces.Credentials.__struct_fields__
+        creds = workspaces.Credentials(**{k: v for k, v in server.creds.items() if k in fields})
+        yield Api(http, creds)  # type: ignore[arg-type]
+
+
+def test_segments_follow_new_data_after_a_restore(live_dev: Api) -> None:
+    dev = live_dev
+    pro = _pro_segment(dev)
+    dev.identify("a", plan="pro")
+    assert _settled_members(dev, pro) == ["a"]
+    control(dev, "POST", "snapshot", {"name": "one"})
+    # Changes after the snapshot move the worker's change-log cursor on; the restore forgets
+    # them (and on SQLite, with them, the change log's highest sequence numbers).
+    for n in range(20):
+        dev.identify(f"x{n}", plan="pro")
+    assert len(_settled_members(dev, pro)) == 21
+    control(dev, "POST", "restore", {"name": "one"})
+    assert _settled_members(dev, pro) == ["a"]
+    dev.identify("b", plan="pro")
+    dev.identify("a", plan="free")
+    assert _settled_members(dev, pro) == ["b"]
+
+
+def test_segments_follow_new_data_after_a_reset(live_dev: Api) -> None:
+    dev = live_dev
+    for n in range(20):
+        dev.identify(f"x{n}", plan="pro")
+    pro = _pro_segment(dev)
+    assert len(_settled_members(dev, pro)) == 20
+    control(dev, "POST", "reset")
+    pro = _pro_segment(dev)
+    assert _settled_members(dev, pro) == []
+    dev.identify("b", plan="pro")
+    assert _settled_members(dev, pro) == ["b"]
+
+
+def test_restore_starts_again_the_work_under_way_when_the_snapshot_was_saved(
+    database: Database, workspace: workspaces.Credentials
+) -> None:
+    ws = workspace.workspace_id
+    condition = {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}
+
+    def saved_mid_work(conn: Connection) -> None:
+        segment = segments.create(
+            conn, ws, name="pro", description="", tags=None, condition=condition, now=1
+        )
+        assert segments.claim_build(conn, segment)
+        export = exports.create(conn, ws, None, "all", 1)
+        assert exports.claim(conn, int(time.time()), 600) == export
+        snapshots.save(conn, ws, "busy", 1)
+        snapshots.restore(conn, ws, "busy")
+
+    database.write_sync(saved_mid_work)
+    try:
+        [segment] = database.read_sync(lambda c: segments.all_of(c, ws))
+        assert (segment.state, segment.progress) == (segments.BUILD_QUEUED, 0)
+        # The export is pending and free for a worker to claim.
+        lease = sa.select(schema.exports.c.status, schema.exports.c.lease_until).where(
+            schema.exports.c.workspace_id == ws
+        )
+        assert database.read_sync(lambda c: c.execute(lease).all()) == [(exports.PENDING, None)]
+    finally:
+        # Leave no work behind: workers (and settle) elsewhere share PostgreSQL's database.
+        database.write_sync(lambda c: snapshots.reset(c, ws))
 
 
 def test_restore_of_an_unknown_snapshot_is_404(dev: Api) -> None:
@@ -256,7 +357,24 @@ def test_request_log_filters_and_clears(dev: Api) -> None:
     only = control(dev, "GET", "requests", params={"path": "/api/v1/customers/u1"})["requests"]
     assert [e["status"] for e in only] == [200]
     assert len(control(dev, "GET", "requests", params={"limit": "1"})["requests"]) == 1
-    assert dev.app("GET", "/__patron/requests", params={"limit": "0"}).status_code == 400
+    bad_limit = dev.app("GET", "/__patron/requests", params={"limit": "0"})
+    assert bad_limit.status_code == 400
+    assert list(bad_limit.json()) == ["meta"] and list(bad_limit.json()["meta"]) == ["error"]
+    for bad in (
+        {"status": "abc"},
+        {"status": "4x"},
+        {"status": "600"},
+        {"status": "40"},
+        {"status": ""},
+        {"path": "api/v1/*"},
+        {"path": ""},
+        {"stauts": "4xx"},
+    ):
+        response = dev.app("GET", "/__patron/requests", params=bad)
+        assert response.status_code == 400, bad
+        assert list(response.json()) == ["meta"] and list(response.json()["meta"]) == ["error"]
+        assert next(iter(bad)) in response.json()["meta"]["error"], bad
+    assert control(dev, "GET", "requests", params={"status": "2XX"})["requests"][0]["status"] == 200
     assert control(dev, "DELETE", "requests")["cleared"] == 2
     assert control(dev, "GET", "requests")["requests"] == []
 

@@ -84,13 +84,25 @@ def test_export_of_a_segment_and_of_nobody(dev: Api) -> None:
     assert empty["status"] == "done" and empty["total"] == 0
 
 
+def test_export_of_a_segment_that_does_not_exist_matches_nobody(dev: Api, other: Api) -> None:
+    """As on Customer.io (customerio-node's live suite sends segment 0); a segment of another
+    workspace does not exist in this one."""
+    dev.identify("u1")
+    theirs = other.app("POST", "/v1/segments", {"segment": {"name": "theirs"}}).json()["segment"]
+    unknown = [{"or": [{"segment": {"id": 0}}]}, {"segment": {"id": 987654}}]
+    started = [start_export(dev, f) for f in [*unknown, {"segment": {"id": theirs["id"]}}]]
+    settle(dev)
+    for export in started:
+        assert download(dev, export["id"]) == []
+        assert dev.app("GET", f"/v1/exports/{export['id']}").json()["export"]["status"] == "done"
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {},
         {"filters": None},
         {"filters": {"bogus": {}}},
-        {"filters": {"segment": {"id": 987654}}},
         {"filters": {"attribute": {"field": "a"}}},
         {"filters": {"attribute": {"field": "a", "operator": "exists"}}, "description": 5},
     ],

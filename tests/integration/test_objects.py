@@ -91,6 +91,18 @@ def test_object_updates_by_cio_object_id_and_removal(api: Api) -> None:
     assert response.status_code == 207 and response.json()["errors"][0]["reason"] == "not_found"
 
 
+def test_a_removed_attribute_leaves_the_timestamps_of_objects_as_of_people(api: Api) -> None:
+    api.identify("u1", name="Ann", tier="gold")
+    api.identify("u1", tier=None)
+    v2(api, obj("identify", "acme", attributes={"name": "Acme", "tier": "gold"}))
+    v2(api, obj("identify", "acme", attributes={"tier": None}))
+    person, found = api.person("u1"), get_object(api, "acme")
+    assert person is not None and found is not None
+    assert "tier" not in person["timestamps"] and "name" in person["timestamps"]
+    assert found["attributes"] == {"name": "Acme"}
+    assert set(found["timestamps"]) == {"name"}
+
+
 def test_add_and_delete_relationships_both_sides(api: Api) -> None:
     api.identify("u1")
     v2(

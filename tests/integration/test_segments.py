@@ -269,6 +269,19 @@ def test_search_takes_customerios_own_filter_and_pages(dev: Api) -> None:
 # --- staying exact as data arrives ---------------------------------------------------------
 
 
+def test_search_for_a_segment_that_does_not_exist_matches_nobody(dev: Api, other: Api) -> None:
+    """As on Customer.io: customerio-node's live suite searches for segment 0."""
+    dev.identify("a")
+    dev.identify("b")
+    theirs = create(other, "theirs")["id"]
+    for missing in (0, 987654, theirs, "0"):
+        assert search(dev, {"or": [{"segment": {"id": missing}}]}) == []
+        assert search(dev, {"not": {"segment": {"id": missing}}}) == ["a", "b"]
+    # Defining a segment on one that does not exist stays an error.
+    body = {"segment": {"name": "x", "conditions": {"segment": {"id": 0}}}}
+    assert dev.app("POST", "/v1/segments", body).status_code == 400
+
+
 def test_membership_follows_writes(dev: Api) -> None:
     pro = create(dev, "pro", attr("plan", "eq", "pro"))["id"]
     buyers = create(dev, "buyers", {"event": {"name": "buy", "at_least": 2}})["id"]

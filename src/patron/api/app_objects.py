@@ -69,7 +69,11 @@ async def object_attributes(request: Request, rt: Runtime, ws: int) -> Response:
                 "object_id": found.object_id,
                 "cio_object_id": found.cio_object_id,
                 "attributes": _strings(found.attributes),
-                "timestamps": found.attribute_ts,
+                # Removed attributes keep their time in the store (so that an older write
+                # cannot bring them back) but are not shown, as for people.
+                "timestamps": {
+                    k: int(v) for k, v in found.attribute_ts.items() if k in found.attributes
+                },
                 "created_at": found.created_at,
             }
         }

@@ -24,6 +24,7 @@ from patron.domain import clock, ids
 from patron.domain.durations import parse_duration
 from patron.domain.errors import InvalidInput
 from patron.domain.faults import parse_rules
+from patron.domain.request_log import check_filters
 from patron.store import clocks, people, snapshots, workspaces
 
 _BODY_LIMIT = 1_048_576
@@ -119,8 +120,9 @@ async def clock_state(request: Request, rt: Runtime, ws: int) -> Response:
         await rt.db.write(lambda c: clocks.save(c, ws, kept))
         if rt.segment_worker is not None:
             rt.segment_worker.follow_clock()
-        if rt.sender is not None:
-            rt.sender.poke()
+        for worker in (rt.sender, rt.journeys):
+            if worker is not None:
+                worker.poke()
     return JSONResponse(clock.state(ws))
 
 
@@ -176,12 +178,14 @@ async def request_log(request: Request, rt: Runtime, ws: int) -> Response:
     assert log is not None, "the request log exists whenever the control plane does"
     if request.method == "DELETE":
         return JSONResponse({"cleared": log.clear(ws)})
-    entries = log.query(
-        ws,
-        path=query_param(request, "path"),
-        status=query_param(request, "status"),
-        limit=_limit(request),
-    )
+    unknown = sorted(set(request.query_params) - {"path", "status", "limit"})
+    if unknown:
+        raise InvalidInput(
+            f"unknown filter {unknown[0]}: filter by path, status or limit", field=unknown[0]
+        )
+    path, status = query_param(request, "path"), query_param(request, "status")
+    check_filters(path, status)
+    entries = log.query(ws, path=path, status=status, limit=_limit(request))
     return JSONResponse({"requests": msgspec.to_builtins(entries)})
 
 
@@ -235,8 +239,10 @@ async def settle(request: Request, rt: Runtime, ws: int) -> Response:
     for worker in (rt.segment_worker, rt.export_worker):
         if worker is not None and settled:
             settled = await worker.settle(max(0.0, deadline - time.monotonic()))
-    if rt.sender is not None and settled:
-        settled = await rt.sender.settle(max(0.0, deadline - time.monotonic()), ws)
+    # Journeys first: their steps queue deliveries; then the sender sends them.
+    for stage in (rt.journeys, rt.sender, rt.journeys, rt.sender):
+        if stage is not None and settled:
+            settled = await stage.settle(max(0.0, deadline - time.monotonic()), ws)
     return JSONResponse({"settled": settled})
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from patron import json_codec
 from patron.api.auth import CredentialCache
 from patron.api.responses import JSONResponse, error_meta
 from patron.domain import clock
@@ -64,7 +65,7 @@ class _Tee:
                 return f"<gzip, {self.total} bytes>"
         if not truncated:
             try:
-                return orjson.loads(raw)
+                return json_codec.loads(raw)
             except orjson.JSONDecodeError:
                 pass
         text = raw.decode("utf-8", errors="replace")

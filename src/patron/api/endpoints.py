@@ -20,6 +20,7 @@ from patron.settings import Settings
 from patron.store.apply import apply
 from patron.store.database import Database
 from patron.worker.exports import ExportWorker
+from patron.worker.journeys import JourneyWorker
 from patron.worker.segments import SegmentWorker
 from patron.worker.sender import SenderWorker
 
@@ -37,6 +38,7 @@ class Runtime:
     segment_worker: SegmentWorker | None = None
     export_worker: ExportWorker | None = None
     sender: SenderWorker | None = None
+    journeys: JourneyWorker | None = None
 
     def base_url(self, request: Request) -> str:
         """This server's public base URL: ``PATRON_PUBLIC_URL``, else the URL the request used."""

@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from patron import json_codec
 from patron.domain.errors import InvalidInput, NotFound
 
 
@@ -110,7 +111,7 @@ def decode_json(body: bytes, *, empty: Any = None) -> Any:
             )
         return empty
     try:
-        value = orjson.loads(body)
+        value = json_codec.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(
             f"request body is not valid JSON: {exc.msg}", field="body", reason="malformed"

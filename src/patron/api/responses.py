@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from patron import json_codec
+
 JSON_TYPE = "application/json; charset=utf-8"
 # As on real Track responses (customerio-node's recorded fixtures).
 _HEADERS = {
@@ -22,7 +24,7 @@ class JSONResponse(Response):
 
     def __init__(self, content: Any, status_code: int = 200, headers: dict[str, str] | None = None):
         super().__init__(
-            orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS),
+            json_codec.dumps(content, non_str_keys=True),
             status_code=status_code,
             headers={**_HEADERS, **(headers or {})},
         )

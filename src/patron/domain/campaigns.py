@@ -10,6 +10,7 @@ the bad key (``campaigns[0].workflow[2].duration``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,8 @@ class Campaign:
     goal_within: int = 7 * 86400
     migrate: bool = False
     program: Program = field(default_factory=lambda: Program(None, {}), compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)  # segment names resolved
+    source: dict[str, Any] = field(default_factory=dict, compare=False)  # as written
 
     def fingerprint(self) -> str:
         """A digest of the definition: a new version exists when it changes."""
@@ -129,7 +131,9 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 def _known(raw: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise InvalidInput(f"{where}.{unknown[0]}: unknown key (one of {', '.join(sorted(allowed))})")
+        raise InvalidInput(
+            f"{where}.{unknown[0]}: unknown key (one of {', '.join(sorted(allowed))})"
+        )
 
 
 def _condition(value: Any, where: str) -> Any:
@@ -471,20 +475,39 @@ def _goal(raw: Any, where: str) -> tuple[dict[str, Any] | None, int]:
     raise InvalidInput(f"{where} needs event or segment")
 
 
+def resolve_segment_names(raw: Any, resolve: Callable[[str], int]) -> Any:
+    """A copy of a definition in which every condition ``{"segment": {"name": …}}`` names its
+    segment by id (``resolve`` finds it), so that conditions compile as everywhere else."""
+    if isinstance(raw, list):
+        return [resolve_segment_names(item, resolve) for item in raw]
+    if not isinstance(raw, dict):
+        return raw
+    copy = {}
+    for key, value in raw.items():
+        if key == "segment" and isinstance(value, dict) and isinstance(value.get("name"), str):
+            copy[key] = {"id": resolve(value["name"])}
+        else:
+            copy[key] = resolve_segment_names(value, resolve)
+    return copy
+
+
 CAMPAIGN_KEYS = {
     "id", "name", "description", "tags", "state", "trigger", "filter", "frequency", "exit",
     "goal", "workflow", "migrate",
 }  # fmt: skip
 
 
-def parse_campaigns(raw: Any) -> list[Campaign]:
-    """``campaigns:`` entries, each checked and its workflow compiled."""
+def parse_campaigns(raw: Any, resolve: Callable[[str], int] | None = None) -> list[Campaign]:
+    """``campaigns:`` entries, each checked and its workflow compiled. Conditions may name a
+    segment (``{"segment": {"name": …}}``): ``resolve`` turns names into ids; without it they
+    are only checked for shape."""
     if not isinstance(raw, list):
         raise InvalidInput("campaigns must be a list")
     found = []
     for index, item in enumerate(raw):
         where = f"campaigns[{index}]"
-        item = _mapping(item, where)
+        source = _mapping(item, where)
+        item = resolve_segment_names(source, resolve or (lambda _name: 0))
         _known(item, CAMPAIGN_KEYS, where)
         state = item.get("state", "running")
         if state not in STATES:
@@ -527,6 +550,7 @@ def parse_campaigns(raw: Any) -> list[Campaign]:
                 migrate=migrate,
                 program=compile_workflow(workflow, f"{where}.workflow"),
                 raw=item,
+                source=source,
             )
         )
     ids = [c.id for c in found]

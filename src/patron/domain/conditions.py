@@ -149,12 +149,10 @@ def _parse(raw: Any, field: str, depth: int, counter: list[int]) -> Condition:
         segment_id = value.get("id") if isinstance(value, dict) else None
         if isinstance(segment_id, str) and segment_id.isdigit():
             segment_id = int(segment_id)
-        if (
-            isinstance(segment_id, bool)
-            or not isinstance(segment_id, int)
-            or not 1 <= segment_id < 2**31
-        ):
-            raise _bad("segment needs a positive integer id", field)
+        if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+            raise _bad("segment needs an integer id", field)
+        # Any integer: a segment that does not exist (0, say) has no members, as on
+        # Customer.io. Segment definitions check that the segments they name exist.
         return InSegment(segment_id)
     if key == "attribute":
         return parse_attribute(value, field)
@@ -373,3 +371,54 @@ def affected(
     if touched == _SEGMENTS_ONLY:
         return segment_id in refs
     return bool(touched & reads)
+
+
+def attribute_holds(test: Attr, data: dict[str, Any], now: int) -> bool:
+    """One attribute test against a JSON object held in memory (an event's data), with the
+    meaning ``store/segment_sql.py`` gives it in SQL."""
+    present = test.field in data and data[test.field] is not None
+    value = data.get(test.field)
+    op = test.operator
+    if op == "exists":
+        return present
+    if op == "not_exists":
+        return not present
+    if op == "neq":
+        return not attribute_holds(Attr(test.field, "eq", test.text, test.number), data, now)
+    if not present:
+        return False
+    if op in NUMBER_OPERATORS or op in TIME_OPERATORS or (op == "eq" and test.number is not None):
+        number = _as_number(value)
+        if number is None:
+            return False
+        if op in TIME_OPERATORS:
+            assert test.seconds is not None
+            bound = now - test.seconds
+            return number >= bound if op == "within_last" else number < bound
+        assert test.number is not None
+        return {
+            "gt": number > test.number,
+            "gte": number >= test.number,
+            "lt": number < test.number,
+            "lte": number <= test.number,
+            "eq": number == test.number,
+        }[op]
+    text = to_wire(value) or ""
+    if op == "in":
+        return text in test.texts
+    assert test.text is not None
+    if op == "eq":
+        return text == test.text
+    if op == "contains":
+        return test.text in text
+    return text.startswith(test.text)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and NUMBER_TEXT.match(value):
+        return float(value)
+    return None

@@ -162,8 +162,10 @@ def compose(job: Job, renderer: Renderer) -> Composed | Refused:
     )
     namespaces: dict[str, Any] = {
         "customer": job.recipient.liquid() if job.recipient else {"email": job.payload["to"]},
-        "trigger": job.payload.get("message_data") or {},
     }
+    if "message_data" in job.payload:  # transactional: trigger.* is the request's data
+        namespaces["trigger"] = job.payload["message_data"] or {}
+    namespaces.update(job.payload.get("namespaces") or {})  # campaigns: event, journey, …
     context = MessageContext(
         namespaces=namespaces,
         delivery_id=job.delivery_id,

@@ -79,11 +79,14 @@ class Advance:
     run: Run
     effects: list[Effect] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    # When the run reached its current action: after a delay, the moment the delay ended, even
+    # if the worker (or a jump of the clock) comes later, so waits are measured from there.
+    at: int = 0
 
 
 def advance(campaign: Campaign, run: Run, facts: Facts, now: int) -> Advance:
     """Take every step the run can take now."""
-    result = Advance(run)
+    result = Advance(run, at=now)
     program = campaign.program
     for _ in range(MAX_STEPS):
         state = result.run
@@ -102,8 +105,12 @@ def advance(campaign: Campaign, run: Run, facts: Facts, now: int) -> Advance:
     return result
 
 
-def _go(result: Advance, node: Node, to: int | None, outcome: str = "done") -> bool:
+def _go(
+    result: Advance, node: Node, to: int | None, outcome: str = "done", at: int | None = None
+) -> bool:
     result.steps.append(Step(node.id, outcome))
+    if at is not None:
+        result.at = at
     result.run = replace(result.run, position=to, status=RUNNING, wake_at=None, waiting_since=None)
     return True
 
@@ -121,7 +128,7 @@ def _step(
 ) -> bool:
     """Take one step; False when the run must wait (it has been set waiting or ended)."""
     kind, spec = node.type, node.spec
-    since = state.waiting_since if state.waiting_since is not None else now
+    since = state.waiting_since if state.waiting_since is not None else result.at
     if kind in ("email", "webhook"):
         if (
             kind == "email"
@@ -147,10 +154,14 @@ def _step(
         return False
     if kind == "delay":
         wake = since + spec["duration"]
-        return _go(result, node, node.next) if now >= wake else _wait(result, node, since, wake)
+        if now >= wake:
+            return _go(result, node, node.next, at=wake)
+        return _wait(result, node, since, wake)
     if kind == "time_window":
-        opens = next_window(spec, facts.timezone(), now)
-        return _go(result, node, node.next) if opens <= now else _wait(result, node, since, opens)
+        opens = next_window(spec, facts.timezone(), since)
+        if opens <= now:
+            return _go(result, node, node.next, at=opens)
+        return _wait(result, node, since, opens)
     if kind == "wait_until":
         met = (spec.get("conditions") is not None and facts.matches(spec["conditions"])) or (
             spec.get("event") is not None and facts.performed_since(spec["event"], since)
@@ -159,7 +170,7 @@ def _step(
             return _go(result, node, node.next, "skipped" if state.waiting_since is None else "met")
         deadline = since + spec["max"] if spec.get("max") is not None else None
         if deadline is not None and now >= deadline:
-            return _go(result, node, node.next, "timed_out")
+            return _go(result, node, node.next, "timed_out", at=deadline)
         return _wait(result, node, since, deadline)
     if kind == "branch":
         yes = facts.matches(spec["if"])
@@ -197,7 +208,7 @@ def _zone(name: str | None, fallback: str) -> ZoneInfo:
 
 
 def next_window(spec: dict[str, Any], person_zone: str | None, now: int) -> int:
-    """The first moment at or after ``now`` inside the window (days, from–to, in the person's
+    """The first moment at or after ``now`` inside the window (days, from-to, in the person's
     time zone or the one named); ``now`` itself when inside it."""
     named = spec.get("timezone", "customer")
     zone = _zone(person_zone if named == "customer" else named, "UTC")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from patron import json_codec
 from patron.domain.errors import InvalidInput
 
 MAX_ID_BYTES = 150
@@ -21,7 +20,7 @@ def json_size(value: Any) -> int:
     """Bytes of ``value`` serialized as compact JSON (strings count without their quotes)."""
     if isinstance(value, str):
         return len(value.encode())
-    return len(orjson.dumps(value))
+    return len(json_codec.dumps(value))
 
 
 def check_attribute(name: str, value: Any) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import re
 import threading
 from collections import deque
 from typing import Any
 
 import msgspec
+
+from patron.domain.errors import InvalidInput
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -92,6 +95,22 @@ class RequestLog:
             self._entries.clear()
             self._entries.extend(kept)
         return removed
+
+
+_STATUS = re.compile(r"[1-5](?:[0-9]{2}|[xX]{2})")
+
+
+def check_filters(path: str | None, status: str | None) -> None:
+    """Raise :class:`InvalidInput` for a filter that is not one :meth:`RequestLog.query`
+    understands (rather than quietly matching nothing, or everything)."""
+    if status is not None and not _STATUS.fullmatch(status):
+        raise InvalidInput(
+            "status must be a status code (401) or a class of them (4xx)", field="status"
+        )
+    if path is not None and not path.startswith(("/", "*")):
+        raise InvalidInput(
+            "path must be a path (/api/v1/customers/u1) or a glob (/api/v1/*)", field="path"
+        )
 
 
 def _status_matches(code: int, wanted: str) -> bool:

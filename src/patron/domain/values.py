@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from patron import json_codec
 
 
 def to_wire(value: Any) -> str | None:
@@ -15,4 +15,4 @@ def to_wire(value: Any) -> str | None:
     """
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return json_codec.dumps_text(value)

@@ -167,3 +167,32 @@ def page(
         rows = rows[:limit]
         next_token = cursors.encode(rows[-1].timestamp, rows[-1].seq)
     return rows, next_token
+
+
+def written_at(conn: Connection, ws: int, person_pk: int, type: str, at: int) -> list[Any]:
+    """A person's activities of ``type`` written at ``at`` (one write's): seq, name, data,
+    timestamp."""
+    a = activities
+    return list(
+        conn.execute(
+            sa.select(a.c.seq, a.c.name, a.c.data, a.c.timestamp).where(
+                a.c.workspace_id == ws,
+                a.c.person_pk == person_pk,
+                a.c.type == type,
+                a.c.created_at == at,
+            )
+        )
+    )
+
+
+def performed_since(conn: Connection, ws: int, person_pk: int, name: str, since: int) -> bool:
+    """Whether the person performed event ``name`` at or after ``since``."""
+    a = activities
+    query = sa.select(a.c.seq).where(
+        a.c.workspace_id == ws,
+        a.c.person_pk == person_pk,
+        a.c.type == "event",
+        a.c.name == name,
+        a.c.timestamp >= since,
+    )
+    return conn.execute(query.limit(1)).first() is not None

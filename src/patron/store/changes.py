@@ -40,6 +40,7 @@ class Change(msgspec.Struct, frozen=True):
     kind: str
     segment_id: int | None
     txid: int
+    created_at: int = 0
 
 
 @functools.cache
@@ -100,9 +101,10 @@ def log_related(conn: Connection, ws: int, object_pk: int, kind: str, now: int) 
     conn.execute(changes.insert().from_select(columns, query))
 
 
-def cursor(conn: Connection, name: str, now: int) -> tuple[int, int]:
+def cursor(conn: Connection, name: str, now: int, *, start_at_end: bool = False) -> tuple[int, int]:
     """The consumer's position, locked until the transaction ends (so that two processes
-    never consume the same changes at once); created at the log's start."""
+    never consume the same changes at once); created at the log's start, or at its end with
+    ``start_at_end`` (a consumer that must act only on what happens from now on)."""
     row = conn.execute(
         sa.select(consumers.c.txid, consumers.c.seq)
         .where(consumers.c.name == name)
@@ -110,8 +112,17 @@ def cursor(conn: Connection, name: str, now: int) -> tuple[int, int]:
     ).first()
     if row is not None:
         return int(row.txid), int(row.seq)
-    conn.execute(consumers.insert().values(name=name, txid=0, seq=0, updated_at=now))
-    return 0, 0
+    txid, seq = 0, 0
+    if start_at_end:
+        last = conn.execute(
+            sa.select(sa.func.coalesce(changes.c.txid, 0), changes.c.seq)
+            .order_by(sa.func.coalesce(changes.c.txid, 0).desc(), changes.c.seq.desc())
+            .limit(1)
+        ).first()
+        if last is not None:
+            txid, seq = int(last[0]), int(last[1])
+    conn.execute(consumers.insert().values(name=name, txid=txid, seq=seq, updated_at=now))
+    return txid, seq
 
 
 def advance(conn: Connection, name: str, position: tuple[int, int], now: int) -> None:
@@ -136,7 +147,7 @@ def read(conn: Connection, position: tuple[int, int], limit: int) -> list[Change
     if conn.dialect.name == "postgresql":
         xmin = conn.execute(sa.select(_XMIN)).scalar_one()
         query = (
-            sa.select(*columns, changes.c.txid)
+            sa.select(*columns, changes.c.txid, changes.c.created_at)
             .where(
                 changes.c.txid.isnot(None),
                 sa.tuple_(changes.c.txid, changes.c.seq) > sa.tuple_(txid, seq),
@@ -146,7 +157,9 @@ def read(conn: Connection, position: tuple[int, int], limit: int) -> list[Change
         )
     else:
         query = (
-            sa.select(*columns, sa.literal(0)).where(changes.c.seq > seq).order_by(changes.c.seq)
+            sa.select(*columns, sa.literal(0), changes.c.created_at)
+            .where(changes.c.seq > seq)
+            .order_by(changes.c.seq)
         )
     return [Change(*row) for row in conn.execute(query.limit(limit))]
 
@@ -191,4 +204,17 @@ def prune(conn: Connection, before: int, limit: int = PRUNE_STEP) -> int:
     keys = list(conn.execute(victims).scalars())
     if keys:
         conn.execute(changes.delete().where(changes.c.seq.in_(keys)))
+        rewind_cursors(conn)
     return len(keys)
+
+
+def rewind_cursors(conn: Connection) -> None:
+    """Call after deleting change-log rows. SQLite numbers a new row one past the highest
+    remaining ``seq`` (a rowid without AUTOINCREMENT), so deleting the newest rows makes it
+    hand their numbers out again; a cursor left above that would skip every change to come.
+    Cursors come back to the highest remaining row (no unread row is below them: anything
+    above it was deleted). PostgreSQL's sequence never goes back."""
+    if conn.dialect.name == "postgresql":
+        return
+    newest = sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0)).scalar_subquery()
+    conn.execute(consumers.update().where(consumers.c.seq > newest).values(seq=newest))

@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from patron import json_codec
 from patron.domain.errors import InvalidInput, NotFound
 from patron.store import pg_statistics
 from patron.store.segment_sql import sqlite_number
@@ -38,6 +39,11 @@ log = logging.getLogger("patron.store")
 _RETRIES = 5
 # Checkpoints slow the commits around them; every 10 s keeps that out of p99 (architecture.md).
 CHECKPOINT_SECONDS = 10.0
+# The WAL size past which the writer restarts the log itself (PATRON_SQLITE_WAL_LIMIT).
+WAL_LIMIT = 64 * 1024 * 1024
+# How long that restart may wait for readers still reading the log before giving up.
+WAL_RESTART_WAIT_MS = 250
+_BUSY_TIMEOUT_MS = 30_000
 # How often PostgreSQL tables are checked for growth that calls for fresh statistics, and for
 # how long after the last commit (PostgreSQL publishes counts of changed rows up to ~10 s late).
 STATISTICS_SECONDS = 5.0
@@ -59,16 +65,15 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def create_engine(url: str, *, pool_size: int = 5, for_writes: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and explicit transactions."""
+def create_engine(
+    url: str, *, pool_size: int = 5, for_writes: bool = False, wal_limit: int = WAL_LIMIT
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and explicit transactions, and a
+    log truncated back to ``wal_limit`` bytes whenever it starts again from the beginning."""
     url = normalize_url(url)
     json_options: dict[str, Any] = {
-        "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_serializer": json_codec.dumps_text,
+        "json_deserializer": json_codec.loads,
     }
     if not is_sqlite(url):
         return sa.create_engine(
@@ -93,7 +98,8 @@ def create_engine(url: str, *, pool_size: int = 5, for_writes: bool = False) -> 
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA journal_size_limit={int(wal_limit)}")
         if for_writes:
             # Checkpoints run on their own thread (Database._checkpoint_loop), so that a
             # commit never stalls while the WAL is copied into the database file.
@@ -155,16 +161,25 @@ class Database:
         writer_threads: int = 0,
         read_pool_size: int = 4,
         write_batch_size: int = 256,
+        sqlite_wal_limit: int = WAL_LIMIT,
     ) -> None:
         self.url = normalize_url(url)
         self.sqlite = is_sqlite(self.url)
         threads = writer_threads or (1 if self.sqlite else 4)
         if self.sqlite:
             threads = 1
-        self.write_engine = create_engine(self.url, pool_size=threads, for_writes=True)
-        self.read_engine = (
-            create_engine(self.url, pool_size=read_pool_size) if self.sqlite else self.write_engine
+        self.wal_limit = max(1, sqlite_wal_limit)
+        self.write_engine = create_engine(
+            self.url, pool_size=threads, for_writes=True, wal_limit=self.wal_limit
         )
+        self.read_engine = (
+            create_engine(self.url, pool_size=read_pool_size, wal_limit=self.wal_limit)
+            if self.sqlite
+            else self.write_engine
+        )
+        self.wal_path = _wal_path(self.url) if self.sqlite else None
+        # The writer restarts the WAL once it is past this size (see _bound_wal).
+        self._wal_restart_above = self.wal_limit
         self._batch = max(1, write_batch_size)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._commits = 0  # groups committed; read by the checkpoint thread
@@ -245,7 +260,49 @@ class Database:
         conn = self._apply_group(conn, jobs)
         if self.after_commit is not None:
             self.after_commit()
+        if self.wal_path is not None:
+            self._bound_wal(conn, self.wal_path)
         return conn
+
+    def _bound_wal(self, conn: Connection, wal_path: Path) -> None:
+        """SQLite: keep the write-ahead log near its limit under sustained load.
+
+        A background PASSIVE checkpoint copies the log into the database file but never
+        restarts it: under steady writes new frames keep arriving behind it (and readers keep
+        old ones in use), so the log grows for as long as the load lasts. Once it is past the
+        limit the writer itself, between two transactions, runs a RESTART checkpoint: it copies
+        what is left and waits (a moment at most) for readers to leave the log, so that the next
+        transaction writes from its start again and ``journal_size_limit`` truncates the file.
+        One ``stat`` per commit otherwise. If readers hold on, it tries again once the log has
+        grown by another limit's worth.
+        """
+        try:
+            size = wal_path.stat().st_size
+        except OSError:
+            return
+        if size <= self._wal_restart_above:
+            return
+        busy = self._checkpoint_on(conn, "RESTART", WAL_RESTART_WAIT_MS)
+        self._wal_restart_above = size + self.wal_limit if busy else self.wal_limit
+
+    @staticmethod
+    def _checkpoint_on(conn: Connection, mode: str, wait_ms: int) -> bool:
+        """Run a checkpoint on ``conn`` outside any transaction, letting it wait for readers
+        at most ``wait_ms``; True when readers kept it from finishing."""
+        try:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            cur = dbapi.cursor()
+            try:
+                cur.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+                row = cur.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            finally:
+                cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+                cur.close()
+        except Exception:
+            log.warning("WAL checkpoint (%s) failed", mode, exc_info=True)
+            return True
+        return bool(row and row[0])
 
     def _apply_group(self, conn: Connection, jobs: list[_Job]) -> Connection:
         """Apply ``jobs`` in one transaction and commit once.
@@ -386,6 +443,18 @@ class Database:
         except sa.exc.DBAPIError:
             log.warning("WAL checkpoint (%s) failed", mode, exc_info=True)
 
+    def _truncate_wal(self) -> None:
+        """At close, with no reader or writer left: copy the whole WAL into the database file
+        and empty it (SQLite then deletes it when the last connection closes)."""
+        try:
+            with self.write_engine.connect() as conn:
+                busy = self._checkpoint_on(conn, "TRUNCATE", _BUSY_TIMEOUT_MS)
+        except sa.exc.DBAPIError:
+            log.warning("could not open the database to truncate its WAL", exc_info=True)
+            return
+        if busy:
+            log.warning("could not truncate the WAL at close: another process is using it")
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -399,12 +468,21 @@ class Database:
             t.join(timeout=30)
         self._stopping.set()
         self._housekeeper.join(timeout=30)
-        if self.sqlite:
-            self.checkpoint("TRUNCATE")
         self._readers.shutdown(wait=True)
+        if self.sqlite:
+            self._truncate_wal()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+def _wal_path(url: str) -> Path | None:
+    """The WAL file beside a SQLite database file (None for an in-memory database)."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).resolve()
+    return path.with_name(path.name + "-wal")
 
 
 def _settle(outcomes: list[tuple[_Job, bool, Any]]) -> None:

@@ -69,6 +69,8 @@ class NewDelivery:
     recipient: str | None = None
     request_key: str | None = None
     forgotten: bool = False
+    campaign_id: int | None = None
+    action_id: int | None = None
 
 
 _QUEUE = Prepared(deliveries.insert(), json=("payload",))
@@ -86,6 +88,8 @@ def queue(conn: Connection, ws: int, new: NewDelivery, now: int) -> None:
             "channel": new.channel,
             "origin": new.origin,
             "template_id": new.template_id,
+            "campaign_id": new.campaign_id,
+            "action_id": new.action_id,
             "recipient": new.recipient,
             "state": DRAFT if new.draft else QUEUED,
             "send_at": new.send_at,
@@ -125,6 +129,8 @@ class Row:
     origin: str | None
     template_id: int | None
     content_id: int | None
+    campaign_id: int | None
+    action_id: int | None
     recipient: str | None
     subject: str | None
     state: str | None
@@ -150,6 +156,8 @@ class Row:
             origin=r.origin,
             template_id=r.template_id,
             content_id=r.content_id,
+            campaign_id=r.campaign_id,
+            action_id=r.action_id,
             recipient=r.recipient,
             subject=r.subject,
             state=r.state,
@@ -545,6 +553,8 @@ class Filters:
     person_pk: int | None = None
     template_id: int | None = None
     content_id: int | None = None
+    campaign_id: int | None = None
+    action_id: int | None = None
     channel: str | None = None
     drafts: bool = False
     metric: str | None = None
@@ -576,6 +586,10 @@ def page(
         query = query.where(d.c.template_id == filters.template_id)
     if filters.content_id is not None:
         query = query.where(d.c.content_id == filters.content_id)
+    if filters.campaign_id is not None:
+        query = query.where(d.c.campaign_id == filters.campaign_id)
+    if filters.action_id is not None:
+        query = query.where(d.c.action_id == filters.action_id)
     if filters.channel is not None:
         query = query.where(d.c.channel == filters.channel)
     if filters.start_ts is not None:
@@ -592,3 +606,14 @@ def page(
         )
     rows = conn.execute(query).all()
     return [(Row.of(r), r) for r in rows]
+
+
+def last_of_campaign(conn: Connection, ws: int, campaign_id: int, person_pk: int) -> Any:
+    """The newest delivery a campaign made for a person (delivery_id, created_at), if any."""
+    d = deliveries
+    return conn.execute(
+        sa.select(d.c.delivery_id, d.c.created_at)
+        .where(d.c.workspace_id == ws, d.c.campaign_id == campaign_id, d.c.person_pk == person_pk)
+        .order_by(d.c.pk.desc())
+        .limit(1)
+    ).first()

@@ -14,11 +14,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection
+
+from patron import json_codec
 
 Row = Sequence[Any]
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
@@ -92,7 +93,7 @@ class Prepared:
         for row in rows:
             for key in json_keys:
                 if row[key] is not None:
-                    row[key] = orjson.dumps(row[key]).decode()
+                    row[key] = json_codec.dumps_text(row[key])
         self._call(conn, compiled.named_sql, rows, many=True)
 
     def _compile(self, conn: Connection, keys: frozenset[str]) -> _Compiled:
@@ -105,7 +106,7 @@ class Prepared:
         merged = {**compiled.fixed, **params}
         for name in self.json.intersection(params):
             if merged[name] is not None:
-                merged[name] = orjson.dumps(merged[name]).decode()
+                merged[name] = json_codec.dumps_text(merged[name])
         return tuple(merged[name] for name in compiled.order)
 
     def _sqlite(self, conn: Connection, params: dict[str, Any]) -> Any:
@@ -139,7 +140,7 @@ def one_of(column: sa.ColumnElement[Any], name: str, dialect: str) -> sa.ColumnE
 
 def json_value(value: Any) -> Any:
     """A JSON column's value from either path (text on raw SQLite, parsed elsewhere)."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    return json_codec.loads(value) if isinstance(value, str | bytes) else value
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:

@@ -216,6 +216,8 @@ class Compiler:
         if isinstance(condition, Related):
             return self._related(condition)
         assert isinstance(condition, InSegment)
+        if not 1 <= condition.id < 2**31:
+            return sa.false()  # no such segment can exist (nor be bound as a key)
         query = sa.select(segment_members.c.person_pk).where(
             segment_members.c.workspace_id == self.ws,
             segment_members.c.segment_id == condition.id,

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from patron import json_codec
 from patron.domain import conditions
 from patron.store import activities, changes, segment_sql
 from patron.store.prepared import chunks, json_value
@@ -65,7 +65,7 @@ class Segment(msgspec.Struct, dict=True):
     @functools.cached_property
     def condition(self) -> conditions.Condition:
         """The parsed conditions of a dynamic segment."""
-        return _parsed(orjson.dumps(self.conditions, option=orjson.OPT_SORT_KEYS))
+        return _parsed(json_codec.dumps(self.conditions, sort_keys=True))
 
     @functools.cached_property
     def timed(self) -> bool:
@@ -86,7 +86,7 @@ class Segment(msgspec.Struct, dict=True):
 # Segments are read afresh for every pass of the worker; their conditions are parsed once.
 @functools.lru_cache(maxsize=1024)
 def _parsed(text: bytes) -> conditions.Condition:
-    return conditions.parse(orjson.loads(text))
+    return conditions.parse(json_codec.loads(text))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.domain.errors import NotFound
-from patron.store import schema
+from patron.store import changes, exports, schema, segments
 
 _FORMAT = 1
 _UNSCOPED = {
@@ -46,6 +46,8 @@ def _scoped_tables() -> list[sa.Table]:
 def _delete(conn: Connection, ws: int, tables: list[sa.Table]) -> None:
     for table in reversed(tables):
         conn.execute(table.delete().where(table.c.workspace_id == ws))
+    # The workspace's change-log rows went too: consumers must read the ones to come.
+    changes.rewind_cursors(conn)
 
 
 def reset(conn: Connection, ws: int) -> None:
@@ -139,7 +141,24 @@ def restore(conn: Connection, ws: int, name: str) -> int:
             count += len(rows)
         if pk is not None and rows and conn.dialect.name == "postgresql":
             _advance_sequence(conn, table, pk)
+    _resume(conn, ws)
     return count
+
+
+def _resume(conn: Connection, ws: int) -> None:
+    """Work under way when the snapshot was saved belonged to the rows it replaced: restored
+    builds start again, and pending exports drop the lease of a build nobody will finish."""
+    segs, exps = schema.segments, schema.exports
+    conn.execute(
+        segs.update()
+        .where(segs.c.workspace_id == ws, segs.c.state == segments.BUILDING)
+        .values(state=segments.BUILD_QUEUED, progress=0)
+    )
+    conn.execute(
+        exps.update()
+        .where(exps.c.workspace_id == ws, exps.c.status == exports.PENDING)
+        .values(lease_until=None)
+    )
 
 
 def _shift(conn: Connection, pk: sa.Column[Any], lowest: int, highest: int) -> int:
