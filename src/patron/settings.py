@@ -88,6 +88,11 @@ class Settings:
         "Where email goes: smtp://user:pass@host:port, smtp+starttls://… or smtps://…; "
         "empty: the capture provider keeps every message for the dev inbox.",
     )
+    smtp_connections: int = _setting(
+        4,
+        "SMTP connections the sender keeps open and sends over at once (each message is handed "
+        "over as soon as it is rendered).",
+    )
     email_from: str = _setting(
         "Patron <patron@patron.localhost>", "Sender of emails whose template and request name none."
     )
@@ -99,7 +104,11 @@ class Settings:
         "Base URL of open/click tracking, unsubscribe and preference links in messages "
         "(default: PATRON_PUBLIC_URL, else http://HOST:PORT).",
     )
-    sender_batch: int = _setting(50, "Deliveries the sender claims at a time.")
+    sender_batch: int = _setting(
+        50,
+        "Most deliveries the sender claims at a time; it claims fewer while few are due, and "
+        "doubles up to this while claims come back full.",
+    )
     sender_lease: int = _setting(
         60,
         "Seconds a claimed delivery stays its sender's; a sender that died mid-send leaves it "

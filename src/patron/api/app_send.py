@@ -71,15 +71,15 @@ def _template(conn: Connection, ws: int, send: EmailSend, now: int) -> Transacti
                     f"{key} is required when no transactional_message_id is given", field=key
                 )
         return None
+    # Its id, channel and options: the content is the sender's to read (one query, no variants).
+    stored = definitions.transactional_head(conn, ws, send.template)
     if isinstance(send.template, int):
-        stored = definitions.transactional_by_id(conn, ws, send.template)
         if stored is None:
             raise InvalidInput(
                 f"transactional message {send.template} does not exist",
                 field="transactional_message_id",
             )
     else:
-        stored = definitions.transactional_by_name(conn, ws, send.template)
         if stored is None:
             if not send.flags.get("auto_create"):
                 raise InvalidInput(
@@ -100,13 +100,12 @@ def _template(conn: Connection, ws: int, send: EmailSend, now: int) -> Transacti
             )
             definitions.put_transactional(conn, ws, created, now)
             return created
-    if stored.message.channel != "email":
+    if stored.channel != "email":
         raise InvalidInput(
-            f"transactional message {stored.message.id} is a {stored.message.channel} message, "
-            "not an email",
+            f"transactional message {stored.id} is a {stored.channel} message, not an email",
             field="transactional_message_id",
         )
-    return stored.message
+    return stored
 
 
 def _person_pk(conn: Connection, ws: int, send: EmailSend) -> int | None:

@@ -1,12 +1,12 @@
-"""Email over SMTP (``PATRON_SMTP_URL``) with aiosmtplib: one connection kept open and reused,
-STARTTLS or implicit TLS, optional authentication."""
+"""Email over SMTP (``PATRON_SMTP_URL``) with aiosmtplib: a few connections kept open and
+reused (``PATRON_SMTP_CONNECTIONS``), STARTTLS or implicit TLS, optional authentication. Messages
+arrive as the bytes to send: nothing is serialized here."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
@@ -53,21 +53,21 @@ class SmtpConfig:
 
 
 class SmtpProvider:
-    """Sends through one SMTP server, reusing its connection between messages."""
+    """Sends through one SMTP server over up to ``connections`` connections at once, each
+    opened on first use and kept for the messages after it."""
 
     name = "smtp"
     captures = False
 
-    def __init__(self, config: SmtpConfig, *, timeout: float = 30.0) -> None:
+    def __init__(self, config: SmtpConfig, *, timeout: float = 30.0, connections: int = 4) -> None:
         self.config = config
         self.timeout = timeout
-        self._client: aiosmtplib.SMTP | None = None
-        self._lock = asyncio.Lock()
+        self.connections = max(1, connections)
+        self._idle: list[aiosmtplib.SMTP] = []  # open connections that no send is using
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        client = self._client
-        if client is not None and client.is_connected:
-            return client
+    async def _connect(self) -> aiosmtplib.SMTP:
         c = self.config
         client = aiosmtplib.SMTP(
             hostname=c.host,
@@ -80,49 +80,70 @@ class SmtpProvider:
         await client.connect()
         if c.username:
             await client.login(c.username, c.password or "")
-        self._client = client
         return client
 
-    async def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> Outcome:
+    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> Outcome:
         """Hand one message over; SMTP 4xx and connection errors are transient, 5xx permanent."""
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            # Connections belong to the event loop that opened them (tests run several).
+            self._slots, self._loop, self._idle = asyncio.Semaphore(self.connections), loop, []
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
             try:
-                client = await self._connected()
-                refused, response = await client.send_message(
-                    message, sender=parseaddr(sender)[1] or sender, recipients=recipients
+                if client is None or not client.is_connected:
+                    client = await self._connect()
+                refused, response = await client.sendmail(
+                    parseaddr(sender)[1] or sender,
+                    recipients,
+                    raw,
+                    mail_options=_options(sender, recipients),
                 )
             except aiosmtplib.SMTPRecipientsRefused as exc:
+                self._keep(client)
                 return _classify(
                     exc.recipients[0].code if exc.recipients else 550, str(exc), rcpt=True
                 )
             except aiosmtplib.SMTPResponseException as exc:
-                await self._drop()
+                _drop(client)
                 return _classify(exc.code, exc.message, rcpt=False)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                await self._drop()
+                _drop(client)
                 return Transient(f"SMTP connection failed: {exc}")
+            self._keep(client)
         if refused and len(refused) == len(recipients):
             first = next(iter(refused.values()))
             return _classify(first.code, first.message, rcpt=True)
         return Accepted(response.strip())
 
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing a broken connection: nothing left to do
-                pass
+    def _keep(self, client: aiosmtplib.SMTP | None) -> None:
+        if client is not None and client.is_connected:
+            self._idle.append(client)
 
     async def close(self) -> None:
-        """Say goodbye to the server."""
-        async with self._lock:
-            client, self._client = self._client, None
-            if client is not None and client.is_connected:
+        """Say goodbye to the server on every idle connection."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            if client.is_connected:
                 try:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
+
+
+def _options(sender: str, recipients: list[str]) -> list[str]:
+    """SMTPUTF8 when an envelope address is not ASCII (the message itself always is)."""
+    if sender.isascii() and all(r.isascii() for r in recipients):
+        return []
+    return ["SMTPUTF8"]
+
+
+def _drop(client: aiosmtplib.SMTP | None) -> None:
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # closing a broken connection: nothing left to do
+            pass
 
 
 def _classify(code: int, message: str, *, rcpt: bool) -> Outcome:
@@ -138,7 +159,7 @@ class CaptureProvider:
     name = "capture"
     captures = True
 
-    async def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> Outcome:
+    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> Outcome:
         """Always accepted: the sender stores the message with the delivery's outcome."""
         return Accepted("")
 
@@ -149,6 +170,8 @@ class CaptureProvider:
 EmailProvider = SmtpProvider | CaptureProvider
 
 
-def email_provider(smtp_url: str) -> EmailProvider:
+def email_provider(smtp_url: str, *, connections: int = 4) -> EmailProvider:
     """The provider the settings ask for: SMTP when a URL is set, else capture."""
-    return SmtpProvider(SmtpConfig.from_url(smtp_url)) if smtp_url else CaptureProvider()
+    if not smtp_url:
+        return CaptureProvider()
+    return SmtpProvider(SmtpConfig.from_url(smtp_url), connections=connections)

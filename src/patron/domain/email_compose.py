@@ -4,6 +4,8 @@ reads what is needed and does the I/O."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -13,11 +15,11 @@ from patron.domain.attributes import parse_bool_flag
 from patron.domain.definitions import OPTION_DEFAULTS, Topic, Transactional
 from patron.domain.email_message import (
     EmailContent,
-    build_message,
     decode_attachments,
     envelope_recipients,
     html_to_text,
     inline_css,
+    message_bytes,
     parse_headers,
     with_preheader,
 )
@@ -76,13 +78,21 @@ class Refused:
 
 @dataclass(frozen=True)
 class Composed:
-    """A message ready to hand over, and what the delivery keeps of it."""
+    """A message ready to hand over (its bytes, built once: what SMTP gets and the capture
+    provider keeps), and what the delivery keeps of it."""
 
-    message: EmailMessage
+    raw: bytes
     sender: str
     recipients: list[str]
     subject: str
     content: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> EmailMessage:
+        """The message parsed back from its bytes (for tools and tests)."""
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
 
 def _options(job: Job) -> dict[str, Any]:
@@ -183,7 +193,7 @@ def compose(job: Job, renderer: Renderer) -> Composed | Refused:
     except (ValueError, Exception) as exc:  # checked at request time; a template may differ
         return Refused("failed", f"the message cannot be built: {exc}")
     sender = rendered.get("from") or job.default_from
-    email = EmailContent(
+    message = EmailContent(
         from_=sender,
         to=to,
         subject=rendered.get("subject", ""),
@@ -196,25 +206,25 @@ def compose(job: Job, renderer: Renderer) -> Composed | Refused:
         attachments=attachments,
     )
     try:
-        message = build_message(
-            email,
+        raw = message_bytes(
+            message,
             delivery_id=job.delivery_id,
             message_id_domain=job.message_id_domain,
             list_unsubscribe_url=urls.unsubscribe_url,
         )
-        recipients = envelope_recipients(email)
+        recipients = envelope_recipients(message)
     except ValueError as exc:
         return Refused("failed", f"the message cannot be built: {exc}")
     content = {
         "from": sender,
         "to": to,
-        "cc": email.cc,
-        "bcc": email.bcc,
-        "reply_to": email.reply_to,
-        "subject": email.subject,
+        "cc": message.cc,
+        "bcc": message.bcc,
+        "reply_to": message.reply_to,
+        "subject": message.subject,
         "preheader_text": rendered.get("preheader", ""),
         "body": html,
         "body_plain": text,
         "headers": headers,
     }
-    return Composed(message, sender, recipients, email.subject, content)
+    return Composed(raw, sender, recipients, message.subject, content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.domain.definitions import OPTION_DEFAULTS, Topic, Transactional
+from patron.store.prepared import Prepared, json_value
 from patron.store.schema import subscription_topics, transactional_contents, transactional_messages
 
 # -- topics -------------------------------------------------------------------------------------
@@ -95,10 +97,52 @@ def transactional_by_id(conn: Connection, ws: int, message_id: int) -> Stored | 
     return found[0] if found else None
 
 
+def transactional_by_ids(conn: Connection, ws: int, ids: Sequence[int]) -> dict[int, Stored]:
+    """Several transactional messages by id (two queries), those that exist."""
+    if not ids:
+        return {}
+    found = _load(conn, ws, transactional_messages.c.id.in_(sorted(set(ids))))
+    return {stored.message.id: stored for stored in found}
+
+
 def transactional_by_name(conn: Connection, ws: int, name: str) -> Stored | None:
     """One transactional message by trigger name, case-insensitively."""
     found = _load(conn, ws, transactional_messages.c.name_key == name.strip().lower())
     return found[0] if found else None
+
+
+def _head_statement(by: str) -> Prepared:
+    m = transactional_messages
+    key = m.c.id if by == "id" else m.c.name_key
+    return Prepared(
+        sa.select(m.c.id, m.c.name, m.c.channel, m.c.description, m.c.options)
+        .where(m.c.workspace_id == sa.bindparam("ws"), key == sa.bindparam("key"))
+        .order_by(m.c.id)
+        .limit(1)
+    )
+
+
+_HEAD_BY_ID = _head_statement("id")
+_HEAD_BY_NAME = _head_statement("name")
+
+
+def transactional_head(conn: Connection, ws: int, ref: int | str) -> Transactional | None:
+    """A transactional message by id or (case-insensitively) trigger name, without its
+    content: what a send request needs (its id, channel and options), in one query."""
+    if isinstance(ref, int):
+        row = _HEAD_BY_ID.first(conn, {"ws": ws, "key": ref})
+    else:
+        row = _HEAD_BY_NAME.first(conn, {"ws": ws, "key": ref.strip().lower()})
+    if row is None:
+        return None
+    message_id, name, channel, description, options = row
+    return Transactional(
+        id=message_id,
+        name=name,
+        channel=channel,
+        description=description,
+        options={**OPTION_DEFAULTS, **json_value(options)},
+    )
 
 
 def next_transactional_id(conn: Connection, ws: int) -> int:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.domain.identifiers import email_key
+from patron.store.prepared import Prepared
 from patron.store.schema import (
     captured_messages,
     deliveries,
@@ -72,29 +73,33 @@ class NewDelivery:
     action_id: int | None = None
 
 
+_QUEUE = Prepared(deliveries.insert(), json=("payload",))
+
+
 def queue(conn: Connection, ws: int, new: NewDelivery, now: int) -> None:
     """Store a delivery to be sent at ``send_at`` (or held as a draft), with its ``created``
     (and ``drafted``) metric."""
-    conn.execute(
-        deliveries.insert().values(
-            workspace_id=ws,
-            delivery_id=new.delivery_id,
-            person_pk=new.person_pk,
-            channel=new.channel,
-            origin=new.origin,
-            template_id=new.template_id,
-            campaign_id=new.campaign_id,
-            action_id=new.action_id,
-            recipient=new.recipient,
-            state=DRAFT if new.draft else QUEUED,
-            send_at=new.send_at,
-            attempts=0,
-            forgotten=new.forgotten,
-            request_key=new.request_key,
-            payload=new.payload,
-            created_at=now,
-            updated_at=now,
-        )
+    _QUEUE.run(
+        conn,
+        {
+            "workspace_id": ws,
+            "delivery_id": new.delivery_id,
+            "person_pk": new.person_pk,
+            "channel": new.channel,
+            "origin": new.origin,
+            "template_id": new.template_id,
+            "campaign_id": new.campaign_id,
+            "action_id": new.action_id,
+            "recipient": new.recipient,
+            "state": DRAFT if new.draft else QUEUED,
+            "send_at": new.send_at,
+            "attempts": 0,
+            "forgotten": new.forgotten,
+            "request_key": new.request_key,
+            "payload": new.payload,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     if new.draft:
         add_metric(conn, ws, new.delivery_id, "drafted", now)
@@ -221,8 +226,7 @@ def claim(
     return [Row.of(r) for r in rows]
 
 
-def finish(
-    conn: Connection,
+def _finish_values(
     row: Row,
     *,
     state: str,
@@ -234,10 +238,7 @@ def finish(
     provider: str | None = None,
     provider_id: str | None = None,
     retry_at: int | None = None,
-) -> bool:
-    """Record the outcome of a claimed delivery, if the claim still holds (its token); returns
-    whether it did. ``retry_at`` puts it back in the queue for another attempt."""
-    d = deliveries
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "state": QUEUED if retry_at is not None else state,
         "lease_until": None,
@@ -257,10 +258,120 @@ def finish(
         values["provider"] = provider
     if provider_id is not None:
         values["provider_id"] = provider_id[:400]
+    return values
+
+
+def finish(
+    conn: Connection,
+    row: Row,
+    *,
+    state: str,
+    now: int,
+    content: dict[str, Any] | None = None,
+    subject: str | None = None,
+    recipient: str | None = None,
+    failure: str | None = None,
+    provider: str | None = None,
+    provider_id: str | None = None,
+    retry_at: int | None = None,
+) -> bool:
+    """Record the outcome of a claimed delivery, if the claim still holds (its token); returns
+    whether it did. ``retry_at`` puts it back in the queue for another attempt."""
+    d = deliveries
+    values = _finish_values(
+        row,
+        state=state,
+        now=now,
+        content=content,
+        subject=subject,
+        recipient=recipient,
+        failure=failure,
+        provider=provider,
+        provider_id=provider_id,
+        retry_at=retry_at,
+    )
     done = conn.execute(
         d.update().where(d.c.pk == row.pk, d.c.lease_token == row.lease_token).values(**values)
     )
     return bool(done.rowcount)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The outcome of one claimed delivery for :func:`finish_all`: what :func:`finish` takes,
+    and the metric to record with it (``data`` its details)."""
+
+    row: Row
+    state: str
+    now: int
+    metric: str
+    data: dict[str, Any] | None = None
+    content: dict[str, Any] | None = None
+    subject: str | None = None
+    recipient: str | None = None
+    failure: str | None = None
+    provider: str | None = None
+    provider_id: str | None = None
+    retry_at: int | None = None
+
+
+_FINISH = Prepared(
+    deliveries.update().where(
+        deliveries.c.pk == sa.bindparam("b_pk"),
+        deliveries.c.lease_token == sa.bindparam("b_token"),
+    ),
+    json=("content",),
+)
+_ADD_METRIC = Prepared(delivery_metrics.insert(), json=("data",))
+_NO_TOKEN = object()
+
+
+def finish_all(conn: Connection, finishes: Sequence[Finish]) -> list[bool]:
+    """Record many outcomes with their metrics in a few statements, each only if its claim
+    still holds (its fencing token, read under a row lock on PostgreSQL so that it cannot
+    change before the update); returns for each whether it did."""
+    if not finishes:
+        return []
+    d = deliveries
+    query = sa.select(d.c.pk, d.c.lease_token).where(d.c.pk.in_([f.row.pk for f in finishes]))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    tokens = {pk: token for pk, token in conn.execute(query).all()}
+    held = [tokens.get(f.row.pk, _NO_TOKEN) == f.row.lease_token for f in finishes]
+    # One executemany per shape of update (a batch is usually all "sent").
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    metrics: list[dict[str, Any]] = []
+    for f, ok in zip(finishes, held, strict=True):
+        if not ok:
+            continue
+        values = _finish_values(
+            f.row,
+            state=f.state,
+            now=f.now,
+            content=f.content,
+            subject=f.subject,
+            recipient=f.recipient,
+            failure=f.failure,
+            provider=f.provider,
+            provider_id=f.provider_id,
+            retry_at=f.retry_at,
+        )
+        values["b_pk"], values["b_token"] = f.row.pk, f.row.lease_token
+        shapes.setdefault(tuple(sorted(values)), []).append(values)
+        metrics.append(
+            {
+                "workspace_id": f.row.ws,
+                "delivery_id": f.row.delivery_id,
+                "metric": f.metric,
+                "source": "patron",
+                "timestamp": f.now,
+                "data": f.data or {},
+            }
+        )
+    for rows in shapes.values():
+        _FINISH.run_many(conn, rows)
+    _ADD_METRIC.run_many(conn, metrics)
+    return held
 
 
 def release_draft(conn: Connection, ws: int, delivery_id: str, now: int) -> bool:
@@ -399,6 +510,18 @@ def suppress_address(
                 created_at=now,
             )
         )
+
+
+_ANY_EMAIL_SUPPRESSION = Prepared(
+    sa.select(email_suppressions.c.email_key)
+    .where(email_suppressions.c.workspace_id == sa.bindparam("ws"))
+    .limit(1)
+)
+
+
+def any_email_suppression(conn: Connection, ws: int) -> bool:
+    """Whether any address of the workspace is suppressed (most workspaces have none)."""
+    return _ANY_EMAIL_SUPPRESSION.first(conn, {"ws": ws}) is not None
 
 
 def suppressed_addresses(conn: Connection, ws: int, addresses: Sequence[str]) -> list[str]:
