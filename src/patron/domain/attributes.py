@@ -39,16 +39,25 @@ def parse_unix(value: Any, field: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise InvalidInput(f"{field} must be a unix timestamp in seconds", field=field)
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value and abs(value) < 1e15:
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and value == value and abs(value) < _LARGEST_UNIX:
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(float(value.strip()))
+            parsed = float(value.strip())
         except ValueError:
-            pass
-    raise InvalidInput(f"{field} must be a unix timestamp in seconds", field=field)
+            parsed = float("nan")
+        if parsed == parsed and abs(parsed) < _LARGEST_UNIX:
+            number = int(parsed)
+    # Integers past 64 bits now arrive whole (json_codec): a timestamp column cannot hold them.
+    if number is None or abs(number) >= _LARGEST_UNIX:
+        raise InvalidInput(f"{field} must be a unix timestamp in seconds", field=field)
+    return number
+
+
+_LARGEST_UNIX = 10**15
 
 
 def parse_identify(who: Identifier, body: dict[str, Any]) -> Identify:
