@@ -1,4 +1,5 @@
-"""Application code under test: it reports sign-ups and trials to Customer.io."""
+"""Application code under test: it reports sign-ups and trials to Customer.io and sends the
+welcome email."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from typing import Any
 
 TRIAL_DAYS = 14
+WELCOME = "welcome"  # the transactional message's trigger name in Customer.io
 
 
 def sign_up(cio: Any, user_id: str, email: str, plan: str) -> None:
@@ -29,3 +31,19 @@ def import_accounts(cio: Any, rows: list[dict[str, str]]) -> None:
             for row in rows
         ]
     )
+
+
+def send_welcome(api: Any, user_id: str, email: str, first_name: str) -> str:
+    """Send the welcome email through Customer.io's transactional API; its delivery id."""
+    from customerio import SendEmailRequest
+
+    answer = api.send_email(
+        SendEmailRequest(
+            transactional_message_id=WELCOME,
+            to=email,
+            identifiers={"id": user_id},
+            message_data={"first_name": first_name},
+        )
+    )
+    delivery_id: str = answer["delivery_id"]
+    return delivery_id

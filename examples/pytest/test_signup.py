@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from signup import import_accounts, sign_up
+from signup import import_accounts, send_welcome, sign_up
+
+# The workspace's messages, as `patron apply` reads them (the same YAML can set up a real
+# Customer.io workspace's counterpart by hand).
+WORKSPACE = """
+transactional:
+  - id: 1
+    name: welcome
+    from: Acme <hello@acme.test>
+    subject: "Welcome aboard, {{ trigger.first_name }}"
+    body: >-
+      <p>Hi {{ trigger.first_name }}, start here:
+      <a href="https://acme.test/start">Get started</a></p>
+"""
 
 
 def test_sign_up_makes_one_person_with_one_event(patron):
@@ -70,3 +83,16 @@ def test_same_seed_same_ids(patron):
     patron.seed(42)
     patron.track_client().identify("u1")
     assert patron.person("u1")["identifiers"]["cio_id"] == first
+
+
+def test_the_welcome_email(patron):
+    patron.apply(WORKSPACE)
+    delivery_id = send_welcome(patron.api_client(), "u1", "ann@example.com", "Ann")
+
+    email = patron.last_email(to="ann@example.com")  # waits for the sender
+    assert email["delivery_id"] == delivery_id
+    assert email["subject"] == "Welcome aboard, Ann"
+    assert email["from"] == "Acme <hello@acme.test>"
+    [link] = email["links"]
+    assert link["tracked"] and link["url"] == "https://acme.test/start"
+    assert patron.person("u1") is not None  # the send created the person it names

@@ -125,18 +125,27 @@ class Server:
         raise RuntimeError(f"patron serve did not become ready:\n{self._log_path.read_text()}")
 
     def call(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        timeout: float = 30,
     ) -> Any:
-        """A call with the App API key; the JSON answer, or :class:`PatronError`."""
+        """A call with the App API key (``body`` as JSON, or ``raw`` bytes of
+        ``content_type``); the JSON answer, or :class:`PatronError`."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = None if body is None else json.dumps(body).encode()
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.credentials['app_api_key']}")
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=30, context=self._context) as answer:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._context) as answer:
                 return json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise PatronError(exc.code, exc.read().decode("utf-8", "replace")) from None
@@ -215,9 +224,43 @@ class Patron:
     # -- state -------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Empty the workspace and put back clock, faults, request log and random ids."""
+        """Empty the workspace and put back clock, faults, request log and random ids; the
+        transactional messages and subscription topics an earlier :meth:`apply` declared go
+        too, so that every test declares its own."""
         self._server.call("POST", "/__patron/reset", {})
+        self._server.call(
+            "POST",
+            "/__patron/apply",
+            {"subscription_topics": [], "transactional": []},
+            params={"prune": "true"},
+        )
         self._server.call("POST", "/__patron/seed", {"seed": None})
+
+    def apply(
+        self, doc: dict[str, Any] | str, *, prune: bool = False, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        """Apply a workspace document (a dict, or YAML or JSON text) as ``patron apply`` does:
+        segments, subscription topics, transactional messages. Returns the changes, each
+        ``{"section", "id", "name", "action"}``."""
+        params = {"prune": "true" if prune else None, "dry_run": "true" if dry_run else None}
+        if isinstance(doc, str):
+            answer = self._server.call(
+                "POST",
+                "/__patron/apply",
+                params=params,
+                raw=doc.encode("utf-8"),
+                content_type="application/yaml",
+            )
+        else:
+            answer = self._server.call("POST", "/__patron/apply", doc, params=params)
+        changes: list[dict[str, Any]] = answer["changes"]
+        return changes
+
+    def settle(self, timeout: float = 10) -> bool:
+        """Wait until background work (sending, segments, exports) has caught up; False when
+        ``timeout`` seconds pass first."""
+        answer = self._server.call("POST", "/__patron/settle", {"timeout": timeout})
+        return bool(answer["settled"])
 
     def seed(self, value: int | None) -> None:
         """Make generated ids (``cio_id`` …) repeat across runs; ``None`` for random ids."""
@@ -294,6 +337,34 @@ class Patron:
             start = page.get("next")
             if not start:
                 return list(reversed(found))
+
+    def outbox(self, **filters: Any) -> list[dict[str, Any]]:
+        """Messages the workspace sent, newest first (``delivery_id``, ``channel``, ``to``,
+        ``cc``, ``recipients``, ``from``, ``subject``, ``created``, ``snippet``). Filters:
+        ``to``, ``subject``, ``text`` (substrings, any case), ``delivery_id``, ``limit``
+        (default 1000), ``wait`` (seconds to wait for a first match, at most 30)."""
+        filters.setdefault("limit", 1000)
+        messages: list[dict[str, Any]] = self._server.call(
+            "GET", "/__patron/messages", params=filters, timeout=60
+        )["messages"]
+        return messages
+
+    def last_email(self, to: str | None = None, wait: float = 5) -> dict[str, Any]:
+        """The newest email (to ``to``, when given) in full: ``subject``, ``from``, ``to``,
+        ``html``, ``text``, ``headers``, ``raw``, ``attachments``, ``links`` (tracked ones with
+        the URL they lead to), ``list_unsubscribe``… Waits up to ``wait`` seconds for one to
+        arrive; AssertionError when none does."""
+        found = self.outbox(to=to, limit=1, wait=wait)
+        if not found:
+            raise AssertionError(f"no email{' to ' + to if to else ''} arrived within {wait:g} s")
+        message: dict[str, Any] = self._server.call(
+            "GET", f"/__patron/messages/{_segment(found[0]['delivery_id'])}"
+        )
+        return message
+
+    def clear_outbox(self) -> int:
+        """Forget the messages sent so far; how many there were."""
+        return int(self._server.call("DELETE", "/__patron/messages")["cleared"])
 
     def requests(
         self, path: str | None = None, status: str | int | None = None, limit: int = 50

@@ -32,7 +32,7 @@ def run_pytest(
 def test_the_documented_example_passes_with_the_python_client() -> None:
     done = run_pytest(customerio_python(), ROOT / "examples" / "pytest")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "8 passed" in done.stdout
+    assert "9 passed" in done.stdout
 
 
 NEVER_CUSTOMERIO = """

@@ -17,6 +17,8 @@ from support import scratch_postgres
 
 HERE = Path(__file__).parent
 DOC = """
+subscription_topics:
+  - {id: 1, name: Product news}
 transactional:
   - id: 7
     name: Welcome
@@ -131,3 +133,44 @@ def test_python_send_email(mailing: tuple[LiveServer, SmtpSink]) -> None:
     (attachment,) = got.message.iter_attachments()
     assert attachment.get_content() in ("hello from python", b"hello from python")
     assert server.person("py-send") is not None
+
+
+@pytest.mark.compat
+def test_node_content_metrics_and_subscription_calls(mailing: tuple[LiveServer, SmtpSink]) -> None:
+    server, smtp = mailing
+    out = server.run_client(["node", "drive_messaging_reads.mjs"], cwd=node_dir())
+    assert [t["identifier"] for t in out["topics"]["topics"]] == ["topic_1"]
+    assert [c["type"] for c in out["channels"]["channels"]] == ["email", "twilio", "push", "in_app"]
+    assert [t["subscribed"] for t in out["prefs"]["customer"]["topics"]] == [False]
+    assert out["token"]["url"].endswith(f"/u/i/{out['token']['token']}/")
+    page = httpx.get(server.base + "/u/i/" + out["token"]["token"] + "/")
+    assert page.status_code == 200 and "Product news" in page.text
+    assert out["tokenError"]["statusCode"] == 400
+    [default] = out["contents"]["contents"]
+    assert default["language"] == "" and default["from"] == "Shop <hello@shop.test>"
+    [updated] = out["updated"]["content"]
+    assert updated["id"] == default["id"]
+    assert updated["subject"] == "Updated for {{ trigger.plan }}"
+    assert out["getFrench"] == out["french"]
+    assert out["getFrench"]["content"][0]["subject"] == "Bonjour"
+    assert out["getFrench"]["content"][0]["body"] == updated["body"]
+    assert out["languageError"]["statusCode"] == 400
+    assert "language" in out["languageError"]["message"]
+    assert out["contentError"]["statusCode"] == 404
+    assert out["metrics"]["metric"]["series"]["sent"] == [0, 0]
+    assert out["links"] == {"links": []}
+    # The next send uses the updated content.
+    response = httpx.post(
+        server.base + "/v1/send/email",
+        json={
+            "transactional_message_id": 7,
+            "to": "a@example.com",
+            "message_data": {"plan": "pro"},
+        },
+        headers={"Authorization": f"Bearer {server.creds['app_api_key']}"},
+    )
+    assert response.status_code == 200, response.text
+    _settle(server)
+    (got,) = smtp.wait_for(1)
+    assert got.message["Subject"] == "Updated for pro"
+    assert got.message["X-Source"] == "updated"

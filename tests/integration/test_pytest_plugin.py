@@ -94,10 +94,90 @@ def test_many_people_are_paged(patron):
 """
 
 
+EMAIL_TESTS = """
+import httpx2 as httpx
+import pytest
+
+WORKSPACE = '''
+subscription_topics:
+  - {id: 1, name: News}
+transactional:
+  - id: 1
+    name: welcome
+    from: Acme <hello@acme.test>
+    subject: "Welcome, {{ customer.first_name }}"
+    body: "<p>Hi {{ customer.first_name }}</p><a href='https://acme.test/start'>Start</a>"
+'''
+
+
+def send(patron, **body):
+    answer = httpx.post(
+        f"{patron.app_url}/v1/send/email",
+        json=body,
+        headers={"Authorization": f"Bearer {patron.app_api_key}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["delivery_id"]
+
+
+def test_apply_send_and_read_the_email(patron):
+    changes = patron.apply(WORKSPACE)
+    assert [(c["section"], c["action"]) for c in changes] == [
+        ("subscription_topics", "created"),
+        ("transactional", "created"),
+    ]
+    assert patron.apply(WORKSPACE, dry_run=True)[1]["action"] == "unchanged"
+    httpx.put(
+        f"{patron.track_url}/api/v1/customers/u1",
+        json={"email": "ann@example.com", "first_name": "Ann"},
+        auth=(patron.site_id, patron.track_api_key),
+    )
+    delivery_id = send(
+        patron, transactional_message_id="welcome", to="ann@example.com", identifiers={"id": "u1"}
+    )
+    email = patron.last_email(to="ann@example.com")
+    assert email["delivery_id"] == delivery_id
+    assert email["subject"] == "Welcome, Ann"
+    assert email["from"] == "Acme <hello@acme.test>"
+    assert "Hi Ann" in email["text"]
+    [link] = email["links"]
+    assert link["tracked"] and link["url"] == "https://acme.test/start"
+    assert email["list_unsubscribe"].endswith(delivery_id + ">")
+
+
+def test_outbox_filters_and_clearing(patron):
+    send(patron, to="a@example.com", subject="First", body="<p>apple</p>")
+    send(patron, to="b@example.com", subject="Second", body="<p>banana</p>")
+    assert patron.settle()
+    assert [m["subject"] for m in patron.outbox()] == ["Second", "First"]
+    assert [m["to"] for m in patron.outbox(text="APPLE")] == [["a@example.com"]]
+    assert patron.outbox(subject="third") == []
+    assert patron.clear_outbox() == 2
+    assert patron.outbox() == []
+    with pytest.raises(AssertionError, match="no email to a@example.com arrived"):
+        patron.last_email(to="a@example.com", wait=0.2)
+
+
+def test_every_test_starts_with_an_empty_outbox_and_no_templates(patron):
+    assert patron.outbox() == []
+    # An earlier test's "welcome" (id 1) is gone, so another id may take the name.
+    changes = patron.apply({"transactional": [{"id": 5, "name": "welcome", "body": "<p>x</p>"}]})
+    assert changes == [
+        {"section": "transactional", "id": 5, "name": "welcome", "action": "created"}
+    ]
+"""
+
+
 def test_plugin_fixture_and_helpers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
+
+
+def test_plugin_email_helpers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_email=EMAIL_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
 
 
 def test_a_test_that_does_not_use_the_fixture_starts_no_server(pytester: pytest.Pytester) -> None:

@@ -39,8 +39,8 @@ def _int_query(request: Request, name: str) -> int | None:
     raw = query_param(request, name)
     if raw in (None, ""):
         return None
-    if not (raw.isascii() and raw.lstrip("-").isdigit()):
-        raise InvalidInput(f"{name} must be an integer", field=name)
+    if not (raw.isascii() and raw.lstrip("-").isdigit()) or not -(2**63) <= int(raw) < 2**63:
+        raise InvalidInput(f"{name} must be a 64-bit integer", field=name)
     return int(raw)
 
 

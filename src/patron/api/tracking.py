@@ -20,21 +20,20 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from patron.api.endpoints import Runtime, runtime
+from patron.api.pages import NO_STORE, not_valid, page, preference_center
 from patron.api.requests import path_param
 from patron.domain import tracking
 from patron.domain.definitions import Topic
-from patron.domain.identifiers import Identifier
-from patron.domain.operations import DeliveryMetric, Identify, Unsubscribe
+from patron.domain.errors import InvalidInput
+from patron.domain.operations import DeliveryMetric, Unsubscribe
 from patron.store import definitions, deliveries, people, workspaces
-from patron.store.apply import apply
 
 # The smallest transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-_NO_STORE = {"cache-control": "no-store, max-age=0"}
 
 
 def _token_delivery(token: str) -> str | None:
@@ -44,7 +43,10 @@ def _token_delivery(token: str) -> str | None:
     except (ValueError, TypeError):
         return None
     value = data.get("email_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    # Never look up what no delivery id can be (PostgreSQL refuses NUL in text).
+    if not isinstance(value, str) or "\x00" in value or len(value) > 200:
+        return None
+    return value
 
 
 async def _delivery_and_secret(rt: Runtime, delivery_id: str | None) -> tuple[int, bytes] | None:
@@ -71,7 +73,7 @@ async def open_pixel(request: Request) -> Response:
     if found is not None and delivery_id is not None:
         op = DeliveryMetric(delivery_id, "opened", "tracking", data=_metric_data(request))
         await rt.apply(found[0], [op])
-    return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
+    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
 async def click(request: Request) -> Response:
@@ -80,32 +82,23 @@ async def click(request: Request) -> Response:
     found = await _delivery_and_secret(rt, _token_delivery(token))
     link = None if found is None else tracking.read_click(found[1], token, sig)
     if found is None or link is None:
-        return _page("Link not valid", "This link is not valid.", 400)
+        return not_valid("tracking", 400)
     data = _metric_data(request, href=link.href, link_id=link.link_id)
     await rt.apply(found[0], [DeliveryMetric(link.delivery_id, "clicked", "tracking", data=data)])
-    return RedirectResponse(link.href, status_code=302, headers=_NO_STORE)
-
-
-def _page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
-        "max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}button{font:inherit;"
-        "padding:.5rem 1rem}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body_html}</body></html>"
-    )
-    return HTMLResponse(page, status_code=status, headers=_NO_STORE)
+    return RedirectResponse(link.href, status_code=302, headers=NO_STORE)
 
 
 async def unsubscribe_page(request: Request) -> Response:
     rt = runtime(request)
-    delivery_id = path_param(request, "delivery_id")
+    try:
+        delivery_id = path_param(request, "delivery_id")
+    except InvalidInput:
+        return not_valid("unsubscribe", 400)
     found = await rt.db.read(lambda c: deliveries.get(c, None, delivery_id))
     if found is None:
-        return _page("Link not valid", "<p>This unsubscribe link is not valid.</p>", 404)
+        return not_valid("unsubscribe")
     action = html.escape(request.url.path)
-    return _page(
+    return page(
         "Unsubscribe",
         "<p>Stop receiving these emails?</p>"
         f"<form method='post' action='{action}'>"
@@ -117,26 +110,17 @@ async def unsubscribe_form(request: Request, rt: Runtime, delivery_id: str) -> R
     """The page's button or an RFC 8058 one-click POST (form-encoded)."""
     ws = await rt.db.read(lambda c: deliveries.workspace_of_delivery(c, delivery_id))
     if ws is None:
-        return _page("Link not valid", "<p>This unsubscribe link is not valid.</p>", 404)
+        return not_valid("unsubscribe")
     await rt.apply(ws, [Unsubscribe(delivery_id=delivery_id, unsubscribe=True)])
-    return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
-
-
-def _topic_states(topics: list[Topic], attributes: dict[str, Any]) -> dict[int, bool]:
-    prefs = attributes.get("cio_subscription_preferences")
-    if isinstance(prefs, str):
-        try:
-            prefs = orjson.loads(prefs)
-        except ValueError:
-            prefs = None
-    chosen = prefs.get("topics") if isinstance(prefs, dict) else None
-    chosen = chosen if isinstance(chosen, dict) else {}
-    return {t.id: bool(chosen.get(f"topic_{t.id}", t.subscribed_by_default)) for t in topics}
+    return page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 
 async def preferences(request: Request) -> Response:
     rt = runtime(request)
-    delivery_id = path_param(request, "delivery_id")
+    try:
+        delivery_id = path_param(request, "delivery_id")
+    except InvalidInput:
+        return not_valid("preferences", 400)
 
     def load(conn: Connection) -> tuple[int, people.Person, list[Topic]] | None:
         row = deliveries.get(conn, None, delivery_id)
@@ -146,34 +130,9 @@ async def preferences(request: Request) -> Response:
 
     found = await rt.db.read(load)
     if found is None:
-        return _page("Link not valid", "<p>This preferences link is not valid.</p>", 404)
+        return not_valid("preferences")
     ws, person, topics = found
-    if request.method == "POST":
-        form = await request.form()
-        chosen = {f"topic_{t.id}": form.get(f"topic_{t.id}") == "on" for t in topics}
-        attributes: dict[str, Any] = {
-            "cio_subscription_preferences": {"topics": chosen},
-            "unsubscribed": form.get("unsubscribed") == "on",
-        }
-        op = Identify(who=Identifier("cio_id", person.cio_id), attributes=attributes)
-        await rt.db.write(lambda c: apply(c, ws, [op]))
-        return _page("Preferences saved", "<p>Your preferences were saved.</p>")
-    states = _topic_states(topics, person.attributes)
-    rows = "".join(
-        f"<p><label><input type='checkbox' name='topic_{t.id}'"
-        f"{' checked' if states[t.id] else ''}> {html.escape(t.name)}</label>"
-        f"{'<br><small>' + html.escape(t.description) + '</small>' if t.description else ''}</p>"
-        for t in topics
-    )
-    unsubscribed = person.attributes.get("unsubscribed") in (True, "true")
-    action = html.escape(request.url.path)
-    return _page(
-        "Subscription preferences",
-        f"<form method='post' action='{action}'>{rows}"
-        "<p><label><input type='checkbox' name='unsubscribed'"
-        f"{' checked' if unsubscribed else ''}> Unsubscribe from everything</label></p>"
-        "<button type='submit'>Save</button></form>",
-    )
+    return await preference_center(request, rt, ws, person, topics)
 
 
 def one_click_body(content_type: str) -> bool:

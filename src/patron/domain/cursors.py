@@ -19,7 +19,11 @@ def decode(token: str, size: int) -> tuple[int, ...]:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         parts = text.split(":")
         if len(parts) == size and all(p.isascii() and p.lstrip("-").isdigit() for p in parts):
-            return tuple(int(p) for p in parts)
+            values = tuple(int(p) for p in parts)
+            # Positions are database keys: a larger number is no token of ours (and would
+            # overflow SQLite's integers).
+            if all(-(2**63) <= v < 2**63 for v in values):
+                return values
     except (ValueError, UnicodeDecodeError):
         pass
     raise InvalidInput(f"start '{token[:40]}' is not a valid paging token", field="start")

@@ -26,6 +26,7 @@ CONTENT_FIELDS: dict[str, tuple[str, ...]] = {
         "cc",
         "bcc",
         "headers",
+        "recipient",
     ),
     "sms": ("from", "body"),
     "whatsapp": ("from", "body"),

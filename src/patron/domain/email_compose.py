@@ -24,6 +24,7 @@ from patron.domain.email_message import (
     with_preheader,
 )
 from patron.domain.liquid import MessageContext, Renderer, RenderError, TagUrls
+from patron.domain.preferences import subscribed_to
 from patron.domain.values import to_wire
 
 
@@ -101,22 +102,6 @@ def _options(job: Job) -> dict[str, Any]:
     return options
 
 
-def _subscribed_to(topic: Topic, attributes: dict[str, Any]) -> bool:
-    prefs = attributes.get("cio_subscription_preferences")
-    if isinstance(prefs, str):
-        try:
-            import orjson
-
-            prefs = orjson.loads(prefs)
-        except ValueError:
-            prefs = None
-    topics = prefs.get("topics") if isinstance(prefs, dict) else None
-    value = topics.get(f"topic_{topic.id}") if isinstance(topics, dict) else None
-    if value is None:
-        return topic.subscribed_by_default
-    return bool(parse_bool_flag(value)) if isinstance(value, str | int) else bool(value)
-
-
 def refusal(job: Job) -> Refused | None:
     """Why this person may not get this email, if they may not (spec §8.5's order)."""
     person = job.recipient
@@ -132,7 +117,7 @@ def refusal(job: Job) -> Refused | None:
         unsubscribed = parse_bool_flag(unsubscribed) if isinstance(unsubscribed, str) else False
     if unsubscribed and not to_unsubscribed:
         return Refused("undeliverable", "the person is unsubscribed")
-    if job.topic is not None and not _subscribed_to(job.topic, person.attributes):
+    if job.topic is not None and not subscribed_to(job.topic, person.attributes):
         return Refused(
             "undeliverable",
             f"the person is unsubscribed from topic {job.topic.id} ({job.topic.name})",

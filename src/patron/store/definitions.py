@@ -222,3 +222,14 @@ def delete_transactional(conn: Connection, ws: int, message_id: int) -> None:
     m, c = transactional_messages, transactional_contents
     conn.execute(c.delete().where(c.c.workspace_id == ws, c.c.message_id == message_id))
     conn.execute(m.delete().where(m.c.workspace_id == ws, m.c.id == message_id))
+
+
+def variant_times(conn: Connection, ws: int, message_id: int) -> dict[str, tuple[int, int]]:
+    """When each language variant of a message was created and last changed."""
+    c = transactional_contents
+    rows = conn.execute(
+        sa.select(c.c.language, c.c.created_at, c.c.updated_at).where(
+            c.c.workspace_id == ws, c.c.message_id == message_id
+        )
+    )
+    return {r.language: (int(r.created_at), int(r.updated_at)) for r in rows}
