@@ -536,13 +536,18 @@ def suppressed_addresses(conn: Connection, ws: int, addresses: Sequence[str]) ->
     return [keys[k] for k in found]
 
 
-def any_due(conn: Connection, due: Any, ws: int | None = None) -> bool:
+def any_due(
+    conn: Connection, due: Any, ws: int | None = None, *, claimable_at: int | None = None
+) -> bool:
     """Whether a queued delivery (of ``ws``, if given) is due, claimed or not: the sender is
-    not done."""
+    not done. With ``claimable_at`` (real time), only one that no lease holds then: a claim
+    would find it."""
     d = deliveries
     query = sa.select(d.c.pk).where(d.c.state == QUEUED, due)
     if ws is not None:
         query = query.where(d.c.workspace_id == ws)
+    if claimable_at is not None:
+        query = query.where(sa.or_(d.c.lease_until.is_(None), d.c.lease_until < claimable_at))
     return conn.execute(query.limit(1)).first() is not None
 
 

@@ -78,8 +78,7 @@ class SenderWorker(Loop):
         # Claims start this small (a few per SMTP connection) and grow while the queue is deep.
         self._least = min(self.batch, 2 * getattr(provider, "connections", 1))
         self._want = self._least
-        # The last batch's outcomes, until the next claim (or _flush) records them.
-        self._unrecorded: tuple[list[_Work], int] | None = None
+        self._recording: asyncio.Future[None] | None = None
         self.renderer = Renderer()
         self.message_id_domain = parseaddr(default_from)[1].rpartition("@")[2] or "patron.local"
 
@@ -115,8 +114,8 @@ class SenderWorker(Loop):
 
     async def run_once(self) -> None:
         """Send everything due now, a batch at a time, and go on while send requests keep
-        coming (each one pokes the sender). A batch's outcomes are recorded in the same
-        transaction as the next claim (one commit a pass), or alone before this returns."""
+        coming (each one pokes the sender): a batch's outcomes are then recorded while the
+        next batch is claimed, in the same group commit."""
         try:
             while not self._stopping:
                 wanted = self._want
@@ -129,24 +128,21 @@ class SenderWorker(Loop):
             await self._flush()
 
     async def send_due(self) -> int:
-        """One batch: claim, compose, send. Returns how many were claimed.
+        """One batch: claim, compose, send, record. Returns how many were claimed.
 
         Each message is handed to the provider as soon as it is composed (the provider sends
-        several at once), not after the whole batch. The batch's outcomes are kept for the
-        next pass's claim to record (:meth:`_flush` records them alone). The batch adapts: it
-        starts small, doubles (up to ``batch``) while claims come back full, and shrinks to
-        twice what the last claim found, so that a lone message waits for no others."""
+        several at once), not after the whole batch; outcomes are recorded together at the
+        end, in the background (:meth:`_flush` waits for them). The batch adapts: it starts
+        small, doubles (up to ``batch``) while claims come back full, and shrinks to twice
+        what the last claim found, so that a lone message waits for no others."""
         second = int(time.time())
+        due = deliveries.due_filter(second, clock.virtual_nows())
+        # A read first: most passes find nothing, and a read costs no turn of the writer.
+        # Deliveries whose outcome is still being recorded are leased: not claimable.
+        if not await self.db.read(lambda c: deliveries.any_due(c, due, claimable_at=second)):
+            return 0
         want = self._want
-        recorded, self._unrecorded = self._unrecorded, None
-        if recorded is None:
-            due = deliveries.due_filter(second, clock.virtual_nows())
-            # A read first: most passes find nothing, and a read costs no turn of the writer.
-            if not await self.db.read(lambda c: deliveries.any_due(c, due)):
-                return 0
-            rows = await self.db.write(lambda c: self._claim(c, second, want))
-        else:
-            rows = await self.db.write(lambda c: self._record_and_claim(c, recorded, second, want))
+        rows = await self.db.write(lambda c: self._claim(c, second, want))
         self._want = min(self.batch, max(self._least, 2 * len(rows)))
         if not rows:
             return 0
@@ -174,20 +170,17 @@ class SenderWorker(Loop):
                 else:
                     sends.append(asyncio.create_task(self._send(w)))
         await asyncio.gather(*sends)
-        self._unrecorded = (work, second)
+        await self._flush()  # at most one batch's outcomes outstanding
+        self._recording = asyncio.ensure_future(
+            self.db.write(lambda c: self._record(c, work, second))
+        )
         return len(rows)
 
     async def _flush(self) -> None:
-        """Record the last batch's outcomes, if a claim has not yet."""
-        recorded, self._unrecorded = self._unrecorded, None
-        if recorded is not None:
-            await self.db.write(lambda c: self._record(c, *recorded))
-
-    def _record_and_claim(
-        self, conn: Connection, recorded: tuple[list[_Work], int], second: int, want: int
-    ) -> list[deliveries.Row]:
-        self._record(conn, *recorded)
-        return self._claim(conn, second, want)
+        """Wait until the last batch's outcomes are committed."""
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            await recording
 
     def _claim(
         self, conn: Connection, second: int, want: int | None = None
