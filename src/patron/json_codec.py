@@ -28,14 +28,18 @@ _DECODE = msgspec.json.Decoder()
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """``data`` parsed; raises ``orjson.JSONDecodeError`` (a ``ValueError``) when it is not
     JSON."""
+    raw = data if type(data) is bytes else data.encode() if isinstance(data, str) else bytes(data)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        # Only a number orjson cannot hold goes to msgspec: whatever else orjson refuses
+        # (invalid UTF-8, nesting too deep) stays refused.
+        if _LONG_RUN not in raw.translate(_DIGITS):
+            raise
         try:
             return _DECODE.decode(data)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):
             raise exc from None
-    raw = data if type(data) is bytes else data.encode() if isinstance(data, str) else bytes(data)
     if _LONG_RUN in raw.translate(_DIGITS):
         return _DECODE.decode(data)
     return value
